@@ -1,0 +1,182 @@
+"""Argument checks shared by every public function.
+
+Each check raises ``TypeError`` (wrong kind of object or dtype) or ``ValueError`` (wrong shape or value)
+with the argument's name and the defect, in one shape: ``"L: expected a symmetric matrix, but
+max|L - L^T| = 3.1e-02 > tol = 2.2e-14"``. Nothing here returns NaN or "fixes" an input silently.
+
+Tolerances are scaled by the dtype's unit roundoff u (``backend.unit_roundoff``) and the matrix norm:
+a matrix that is symmetric (or PSD) in exact arithmetic and then rounded, or produced by a backward-stable
+computation of size n, is off by at most a small multiple of n u ||A||; anything larger is a defect.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+from . import backend
+
+__all__ = [
+    "float_array",
+    "matrix",
+    "square",
+    "finite",
+    "symmetric",
+    "psd_eigenvalues",
+    "symmetric_pd",
+    "same_dtype",
+    "same_shape",
+    "positive_int",
+    "real_scalar",
+    "one_of",
+    "SYM_TOL_FACTOR",
+]
+
+#: symmetry tolerance = SYM_TOL_FACTOR * n * u * max|A|; 8 n u covers a product of two rounded symmetric
+#: matrices (each entry an n-term inner product, Higham Sec. 3.1) with room for the symmetrizing average.
+SYM_TOL_FACTOR = 8.0
+
+
+def float_array(x, name: str, *, ndim: int | None = None, xp=None):
+    """Check ``x`` is an array with a real floating dtype (and ``ndim`` dimensions); return its namespace."""
+    if x is None:
+        raise TypeError(f"{name}: expected an array, got None")
+    try:
+        xp = backend.namespace(x) if xp is None else xp
+    except TypeError:
+        raise TypeError(f"{name}: expected an array, got {type(x).__name__}") from None
+    if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+        raise TypeError(f"{name}: expected an array, got {type(x).__name__}")
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{name}: expected a real floating array, got {backend.dtype_name(x.dtype)}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {tuple(x.shape)}")
+    return xp
+
+
+def matrix(A, name: str, *, xp=None):
+    """Check ``A`` is a 2-D real floating array; return its namespace."""
+    return float_array(A, name, ndim=2, xp=xp)
+
+
+def square(A, name: str, *, xp=None):
+    """Check ``A`` is a square (n, n) real floating matrix with n >= 1; return its namespace."""
+    xp = matrix(A, name, xp=xp)
+    m, n = A.shape
+    if m != n:
+        raise ValueError(f"{name}: expected a square matrix, got shape ({m}, {n})")
+    if n == 0:
+        raise ValueError(f"{name}: expected a non-empty matrix, got shape (0, 0)")
+    return xp
+
+
+def finite(x, name: str, *, xp=None):
+    """Check every entry of ``x`` is finite (no NaN, no inf)."""
+    xp = backend.namespace(x) if xp is None else xp
+    bad = ~xp.isfinite(x)
+    if bool(xp.any(bad)):
+        count = int(xp.sum(xp.astype(bad, xp.int64)))
+        raise ValueError(f"{name}: expected finite values, got {count} NaN or inf entr{'y' if count == 1 else 'ies'}")
+    return xp
+
+
+def _max_abs(x, xp) -> float:
+    return float(xp.max(xp.abs(x))) if x.size != 0 else 0.0
+
+
+def symmetric(A, name: str, *, rtol: float | None = None, xp=None):
+    """Check ``A`` is square, finite and symmetric within ``rtol * max|A|``.
+
+    The default ``rtol`` is ``SYM_TOL_FACTOR * n * u(dtype)``.
+    """
+    xp = square(A, name, xp=xp)
+    finite(A, name, xp=xp)
+    n = A.shape[0]
+    tol = (SYM_TOL_FACTOR * n * backend.unit_roundoff(A.dtype) if rtol is None else rtol) * _max_abs(A, xp)
+    asym = _max_abs(A - xp.matrix_transpose(A), xp)
+    if asym > tol:
+        raise ValueError(f"{name}: expected a symmetric matrix, but max|{name} - {name}^T| = {asym:.3g} > tol = {tol:.3g}")
+    return xp
+
+
+def psd_eigenvalues(w, name: str, *, n: int, dtype, strict: bool, xp=None) -> None:
+    """Judge the ascending eigenvalues ``w`` of a symmetric matrix for PSD (``strict=False``) or PD.
+
+    A computed eigenvalue of a symmetric matrix is within about n u ||A||_2 of the exact one (Weyl plus
+    backward stability of eigh), so tol = 4 n u lambda_max separates rounding from a real defect:
+    PSD requires lambda_min >= -tol; PD requires lambda_min > tol (numerically non-singular).
+    """
+    xp = backend.namespace(w) if xp is None else xp
+    lam_min = float(w[0])
+    lam_max = float(xp.max(xp.abs(w)))
+    tol = 4.0 * n * backend.unit_roundoff(dtype) * lam_max
+    if strict and not lam_min > tol:
+        raise ValueError(
+            f"{name}: expected a positive definite matrix, but lambda_min = {lam_min:.3g} <= tol = {tol:.3g}"
+            f" (lambda_max = {lam_max:.3g})"
+        )
+    if not strict and lam_min < -tol:
+        raise ValueError(
+            f"{name}: expected a positive semi-definite matrix, but lambda_min = {lam_min:.3g} < -tol = {-tol:.3g}"
+        )
+
+
+def symmetric_pd(A, name: str, *, strict: bool = True, xp=None):
+    """Check ``A`` is symmetric and positive definite (``strict``) or semi-definite; costs one eigvalsh."""
+    xp = symmetric(A, name, xp=xp)
+    A_sym = (A + xp.matrix_transpose(A)) / 2
+    psd_eigenvalues(backend.eigvalsh(A_sym), name, n=A.shape[0], dtype=A.dtype, strict=strict, xp=xp)
+    return xp
+
+
+def same_dtype(**arrays) -> None:
+    """Check all named arrays share one dtype (no silent promotion between float32 and float64)."""
+    items = [(k, v) for k, v in arrays.items() if v is not None]
+    if not items:
+        return
+    k0, v0 = items[0]
+    for k, v in items[1:]:
+        if v.dtype != v0.dtype:
+            raise TypeError(
+                f"{k}: dtype {backend.dtype_name(v.dtype)} does not match {k0}'s {backend.dtype_name(v0.dtype)}"
+            )
+
+
+def same_shape(**arrays) -> None:
+    """Check all named arrays share one shape."""
+    items = [(k, v) for k, v in arrays.items() if v is not None]
+    if not items:
+        return
+    k0, v0 = items[0]
+    for k, v in items[1:]:
+        if tuple(v.shape) != tuple(v0.shape):
+            raise ValueError(f"{k}: shape {tuple(v.shape)} does not match {k0}'s {tuple(v0.shape)}")
+
+
+def positive_int(value, name: str, *, minimum: int = 1) -> int:
+    """Check ``value`` is an integer (not bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def real_scalar(value, name: str, *, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> float:
+    """Check ``value`` is a finite real number within the stated bounds; return it as float."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {v}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{name}: expected a value {'>' if low_open else '>='} {low}, got {v}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ValueError(f"{name}: expected a value {'<' if high_open else '<='} {high}, got {v}")
+    return v
+
+
+def one_of(value, name: str, options) -> None:
+    """Check ``value`` is one of ``options``."""
+    if value not in options:
+        raise ValueError(f"{name}: expected one of {tuple(options)}, got {value!r}")
