@@ -1,0 +1,67 @@
+"""Command line: ``python -m proofs_check [run [ID ...]] | list`` with ``--profile``, ``--json``, ``--markdown``.
+
+  python -m proofs_check                      every claim, quick profile, table on stdout
+  python -m proofs_check list                 ids, sources and expected verdicts
+  python -m proofs_check run ID [ID ...]      reproduce chosen claims (same seed -> same result)
+  python -m proofs_check --profile deep --json report.json --markdown report.md
+
+Exit status: 0 when every verdict matches its expectation (true statements hold, statements known to be false
+as printed are found failing), 1 otherwise, 2 for usage errors. Progress goes to stderr, the table to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import claim as claim_mod
+from . import report, runner
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m proofs_check", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", nargs="?", default="run", choices=("run", "list"), help="run (default) or list")
+    p.add_argument("ids", nargs="*", metavar="ID", help="claim ids to run (default: all)")
+    p.add_argument("--profile", default="quick", choices=sorted(runner.PROFILES), help="search effort (default quick)")
+    p.add_argument("--examples", type=int, default=None, help="override the profile's examples per claim")
+    p.add_argument("--seed", type=int, default=runner.DEFAULT_SEED, help=f"campaign seed (default {runner.DEFAULT_SEED})")
+    p.add_argument("--json", metavar="FILE", help="write the JSON report here")
+    p.add_argument("--markdown", metavar="FILE", help="write the Markdown report here")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        if args.ids:
+            print("list takes no ids", file=sys.stderr)
+            return 2
+        for c in claim_mod.all_claims():
+            print(f"{c.id:40s} {str(c.source):38s} expected {c.expected}")
+        return 0
+    try:
+        claims = [claim_mod.get(i) for i in args.ids] if args.ids else claim_mod.all_claims()
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    profile = runner.PROFILES[args.profile]
+    if args.examples is not None:
+        if args.examples < 1:
+            print("--examples must be positive", file=sys.stderr)
+            return 2
+        profile = runner.Profile(profile.name, args.examples, profile.shrink_seconds, profile.dps)
+    progress = (lambda line: None) if args.quiet else None
+    results = runner.run(claims, profile=profile, seed=args.seed, progress=progress)
+    print(report.to_text(results))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            fh.write(report.to_json(results, profile=profile.name, seed=args.seed))
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as fh:
+            fh.write(report.to_markdown(results, profile=profile.name, seed=args.seed))
+    return 0 if all(r.matches for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,376 @@
+"""proofs_check.mp: exact conversion, the precision policy, and each ground-truth function against an
+independent route (closed forms, mpmath.eigsy, integer arithmetic). Tolerances are stated at each assert."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from proofs_check import mp
+from proofs_check import strategies as S
+
+# Each example runs mp linear algebra at 50 digits: scale the profile's example count down (conftest).
+MP = settings(max_examples=max(8, settings().max_examples // 2), deadline=None)
+
+DPS = mp.DEFAULT_DPS
+EPS45 = mpmath.mpf(10) ** -45  # "to 1e-45": 5 digits of slack at 50 digits for n <= 6 and short chains
+
+
+def _max_abs(M) -> mpmath.mpf:
+    return max(abs(M[i, j]) for i in range(M.rows) for j in range(M.cols))
+
+
+def _rel_max(X, Y) -> mpmath.mpf:
+    """max|X - Y| / max|Y| in mp (both mp matrices), at the working precision."""
+    with mp.workdps(None):
+        d = _max_abs(X - Y)
+        s = _max_abs(Y)
+        return d / s if s else d
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# precision policy
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda: mp.mp_eigsy(np.eye(2), dps=39),
+        lambda: mp.loewner_margin(np.eye(2), np.eye(2), dps=30),
+        lambda: mp.mp_psd_power(np.eye(2), 0.5, dps=15),
+        lambda: mp.mp_call(lambda: 1, dps=20),
+        lambda: mp.mp_tolerance(39),
+        lambda: mp.mp_lambda_min(np.eye(2), dps=10),
+    ],
+)
+def test_dps_below_40_raises(fn):
+    with pytest.raises(ValueError, match="at least 40"):
+        fn()
+
+
+def test_resolve_dps_and_global_precision_restored():
+    before = mpmath.mp.dps
+    assert mp.resolve_dps(None) == max(mp.DEFAULT_DPS, before)
+    assert mp.resolve_dps(60) == 60
+    with pytest.raises(TypeError):
+        mp.resolve_dps(50.0)
+    assert mp.mp_call(lambda: mpmath.mp.dps, dps=70) == 70
+    with mp.workdps(80):
+        assert mp.mp_call(lambda: mpmath.mp.dps) == 80  # dps=None follows a caller that works higher
+    assert mpmath.mp.dps == before  # never changed for good
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# conversion
+# ----------------------------------------------------------------------------------------------------------------
+_any_float64 = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True, width=64)
+
+
+@settings(deadline=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, max_side=5), elements=_any_float64))
+def test_to_mp_from_mp_round_trip_is_bit_exact(x):
+    x = x + 0.0  # -0.0 -> +0.0: mpf has no signed zero (the one value that cannot round-trip bit for bit)
+    back = mp.from_mp(mp.to_mp(x), shape=x.shape)
+    assert back.dtype == np.float64
+    assert np.array_equal(back.view(np.uint64), x.view(np.uint64))
+
+
+@settings(deadline=None)
+@given(hnp.arrays(np.float32, (3, 2), elements=st.floats(allow_nan=False, allow_infinity=False, width=32)))
+def test_float32_round_trip_is_bit_exact(x):
+    x = x + np.float32(0.0)
+    back = mp.from_mp(mp.to_mp(x), "float32")
+    assert back.dtype == np.float32 and np.array_equal(back.view(np.uint32), x.view(np.uint32))
+
+
+def test_to_mpf_is_exact_at_any_precision():
+    v = 0.1  # 3602879701896397 / 2^55
+    with mpmath.workdps(5):  # even at low precision: the conversion itself never rounds
+        x = mp.to_mpf(v)
+    assert x.man_exp == (3602879701896397, -55)
+    assert mp.to_mpf(2**80 + 1).man_exp == (2**80 + 1, 0)
+    assert mp.to_mpf(np.float32(0.1)).man_exp == (13421773, -27)
+    assert mp.to_mpf(Fraction(3, 8)) == mpmath.mpf(0.375)
+    with pytest.raises(ValueError):
+        mp.to_mpf(float("nan"))
+    with pytest.raises(TypeError):
+        mp.to_mpf(1j)
+
+
+def test_from_mp_rounds_once_to_nearest_even():
+    with mp.workdps(None):
+        one = mpmath.mpf(1)
+        # just above the float64 midpoint -> up; exactly the midpoint -> even (down)
+        assert mp.from_mp(one + mpmath.mpf(2) ** -53 + mpmath.mpf(2) ** -80)[()] == 1 + 2.0**-52
+        assert mp.from_mp(one + mpmath.mpf(2) ** -53)[()] == 1.0
+        # float32 directly: via float64 this would round twice (to 1 + 2^-24, then tie -> 1.0)
+        v = one + mpmath.mpf(2) ** -24 + mpmath.mpf(2) ** -60
+        assert mp.from_mp(v, "float32")[()] == np.float32(1 + 2.0**-23)
+        # gradual underflow and overflow
+        assert mp.from_mp(mpmath.mpf(2) ** -1075)[()] == 0.0  # tie between 0 and 2^-1074: even is 0
+        assert mp.from_mp(3 * mpmath.mpf(2) ** -1076)[()] == 2.0**-1074
+        assert mp.from_mp(mpmath.mpf(2) ** 1024)[()] == math.inf
+        assert mp.from_mp(-mpmath.mpf(2) ** 128, "float32")[()] == -np.inf
+
+
+def test_to_mp_accepts_other_backends_and_columns():
+    xp = pytest.importorskip("array_api_strict")
+    a = xp.asarray([[1.5, -2.0], [0.25, 3.0]], dtype=xp.float64)
+    M = mp.to_mp(a)
+    assert (M.rows, M.cols) == (2, 2) and M[1, 0] == mpmath.mpf(0.25)
+    v = mp.to_mp(np.array([1.0, 2.0, 3.0]))
+    assert (v.rows, v.cols) == (3, 1)
+    assert mp.to_mp(2.5).rows == 1
+    with pytest.raises(TypeError):
+        mp.to_mp(np.array([1 + 1j]))
+    with pytest.raises(ValueError):
+        mp.to_mp(np.array([[np.inf]]))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# kron / vec
+# ----------------------------------------------------------------------------------------------------------------
+@MP
+@given(st.data())
+def test_vec_LGR_equals_kron_RT_L_vec_G(data):
+    m, n = data.draw(S.shapes(max_dim=4), label="(m, n)")
+    L = data.draw(S.spd_matrices(m), label="L")
+    R = data.draw(S.spd_matrices(n), label="R")
+    G = data.draw(S.gradients(m, n), label="G")
+    with mp.workdps(None):
+        lhs = mp.mp_vec(mp.to_mp(L) * mp.to_mp(G) * mp.to_mp(R))
+        rhs = mp.mp_kron(mp.to_mp(R).T, L) * mp.mp_vec(G)
+        # both sides are n*m-term sums of exact products, each rounded at 50 digits: error ~ 2 m n 1e-50
+        assert _max_abs(lhs - rhs) <= EPS45 * max(_max_abs(lhs), mpmath.mpf(1) / 2**60)
+
+
+def test_kron_ordering_and_vec_are_column_major():
+    A = np.array([[1.0, 2.0], [3.0, 4.0]])
+    B = np.array([[0.0, 5.0, 1.0]])
+    assert np.array_equal(mp.from_mp(mp.mp_kron(A, B)), np.kron(A, B))  # block (i, j) = a_ij B, exact
+    X = np.arange(6.0).reshape(2, 3)
+    assert np.array_equal(mp.from_mp(mp.mp_vec(X), shape=(6,)), X.T.reshape(-1))
+    assert np.array_equal(mp.from_mp(mp.mp_unvec(mp.mp_vec(X), 2, 3)), X)
+
+
+def test_trace_and_norms():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 3))
+    S_ = X @ X.T - np.eye(4)
+    assert abs(float(mp.mp_trace(S_)) - np.trace(S_)) <= 8 * 2.0**-53 * np.abs(S_).sum()
+    assert abs(float(mp.mp_norm_fro(X)) / np.linalg.norm(X) - 1) <= 4e-16  # float64 norm: relative ~n u
+    assert abs(float(mp.mp_norm_2(X)) / np.linalg.norm(X, 2) - 1) <= 1e-14  # LAPACK SVD: relative ~p(n) u
+    assert abs(float(mp.mp_norm_2(S_)) / np.linalg.norm(S_, 2) - 1) <= 1e-14
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# eigenproblems and the fast lambda_min
+# ----------------------------------------------------------------------------------------------------------------
+def test_eigsy_identity_residuals():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((5, 5))
+    A = X + X.T
+    w, Q = mp.mp_eigsy(A)
+    assert all(a <= b for a, b in zip(w, w[1:]))
+    with mp.workdps(None):
+        Am = mp.to_mp(A)
+        # M1: Q^T A Q = diag(w), Q^T Q = I, to O(n 10^-dps ||A||)
+        assert _max_abs(Q.T * Am * Q - mpmath.diag(w)) <= EPS45 * _max_abs(Am)
+        assert _max_abs(Q.T * Q - mpmath.eye(5)) <= EPS45
+    assert max(abs(a - b) for a, b in zip(mp.mp_eigvalsh(A), w)) <= EPS45 * max(abs(w[0]), abs(w[-1]))
+    with pytest.raises(ValueError, match="symmetric"):
+        mp.mp_eigsy(np.array([[1.0, 2.0], [0.0, 1.0]]))
+
+
+def _eigsy_lambda_min_ref(A, B=None, dps=90):
+    with mpmath.workdps(dps):
+        M = mp.to_mp(A) if B is None else mp.to_mp(A) - mp.to_mp(B)
+        M = (M + M.T) / 2
+        return min(mpmath.eigsy(M, eigvals_only=True)), _max_abs(M)
+
+
+@MP
+@given(st.data())
+def test_loewner_margin_matches_eigsy(data):
+    n = data.draw(S.dims(1, 8), label="n")
+    A = data.draw(S.psd_matrices(n), label="A")
+    B = data.draw(S.psd_matrices(n), label="B")
+    got = mp.loewner_margin(A, B)
+    want, scale = _eigsy_lambda_min_ref(A, B)
+    # contract: |error| <= 4 * 2^-prec * max|M_ij| (prec = 169 bits at 50 digits): 4 * 1.3e-51
+    assert abs(got - want) <= 4 * mpmath.mpf(2) ** -166 * scale
+
+
+@pytest.mark.parametrize("n", [2, 5, 12])
+@pytest.mark.parametrize(
+    "case", ["identity", "zero_tail", "cluster_1e-20", "pair_1e-40", "graded", "tiny_scale", "negative_definite"]
+)
+def test_lambda_min_hard_spectra(case, n):
+    """Clusters, exact multiplicities, grading and extreme scales: the fast path (block inverse iteration +
+    Cholesky certificate) or its eigsy fallback must agree with a 90-digit eigsy."""
+    rng = np.random.default_rng(n)
+    with mpmath.workdps(90):
+        Q = mpmath.matrix(np.linalg.qr(rng.standard_normal((n, n)))[0].tolist())
+        one, ten = mpmath.mpf(1), mpmath.mpf(10)
+        d = {
+            "identity": [one] * n,
+            "zero_tail": [mpmath.mpf(0)] * (n // 2) + [one + k for k in range(n - n // 2)],
+            "cluster_1e-20": [one + k * ten**-20 for k in range(n)],
+            "pair_1e-40": [-one, -one + ten**-40] + [mpmath.mpf(k) for k in range(n - 2)],
+            "graded": [ten ** (-40 * k / (n - 1)) for k in range(n)],
+            "tiny_scale": [ten**-300 * (k + 1) for k in range(n)],
+            "negative_definite": [-(k + one) for k in range(n)],
+        }[case]
+        M = Q * mpmath.diag(d) * Q.T
+        want = min(mpmath.eigsy(M, eigvals_only=True))
+        scale = _max_abs(M)
+    info: dict = {}
+    with mp.workdps(None):
+        got = mp._lambda_min_rows(mp._sym_rows(mp._rows(M)), info=info)
+    assert abs(got - want) <= 8 * mpmath.mpf(2) ** -166 * scale, info
+
+
+def test_lambda_min_fast_path_is_taken_on_generic_input():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((24, 24))
+    info: dict = {}
+    with mp.workdps(None):
+        mp._lambda_min_rows(mp._sym_rows(mp._rows(X + X.T)), info=info)
+    assert info["path"].startswith("seeded"), info
+    A = X @ X.T
+    neg_top = _eigsy_lambda_min_ref(-A)[0]
+    hi, lo, lo_eigsy = mp.mp_lambda_max(A), mp.mp_lambda_min(A), mp.mp_lambda_min(A, method="eigsy")
+    with mp.workdps(None):  # arithmetic on 50-digit results must run at 50 digits (even unary minus)
+        top = -neg_top
+        assert abs(hi - top) <= EPS45 * top
+        assert abs(lo_eigsy - lo) <= EPS45 * top  # absolute accuracy ~ eps ||A||
+
+
+def test_relative_loewner_margin_scale():
+    B = np.diag([4.0, 1.0])
+    A = np.diag([4.0, 2.0])
+    assert mp.loewner_margin(A, B) == 0  # diag(0, 1): exact
+    assert mp.relative_loewner_margin(B, A) == pytest.approx(-0.25, rel=1e-15)  # -1 / max(||A||, ||B||) = -1/4
+    assert mp.relative_loewner_margin(np.zeros((2, 2)), np.zeros((2, 2))) == 0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# matrix functions
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("p", [Fraction(1, 2), Fraction(-1, 2), Fraction(-1, 4), Fraction(1, 3), 2, -1, 0.75])
+def test_psd_power_closed_forms(p):
+    d = [3.0, 0.5, 2.0**-20]
+    with mp.workdps(None):
+        pm = mpmath.mpf(p.numerator) / p.denominator if isinstance(p, Fraction) else mp.to_mpf(p)
+        got = mp.mp_psd_power(np.diag(d), p)
+        assert _rel_max(got, mpmath.diag([mpmath.mpf(x) ** pm for x in d])) <= EPS45  # diag: entrywise power
+        # 2x2 rotation R(theta) diag(a, b) R^T, theta = 0.3 (cos/sin at 50 digits; the input is that mp matrix)
+        c, s = mpmath.cos(mpmath.mpf("0.3")), mpmath.sin(mpmath.mpf("0.3"))
+        R = mpmath.matrix([[c, -s], [s, c]])
+        a, b = mpmath.mpf(5), mpmath.mpf("0.01")
+        A = R * mpmath.diag([a, b]) * R.T
+        want = R * mpmath.diag([a**pm, b**pm]) * R.T
+        assert _rel_max(mp.mp_psd_power(A, p), want) <= EPS45 * 10  # kappa = 500 amplifies p<0 errors
+
+
+def test_psd_power_psd_and_errors():
+    X = np.array([[1.0, 2.0], [2.0, 4.0]])  # rank one, exactly PSD: eigenvalues 5 and 0
+    with mp.workdps(None):
+        half = mp.mp_psd_power(X, Fraction(1, 2))
+        assert _rel_max(half * half, mp.to_mp(X)) <= EPS45  # the zero eigenvalue clipped, not NaN
+    with pytest.raises(ValueError, match="positive definite"):
+        mp.mp_psd_power(X, -0.5)
+    with pytest.raises(ValueError, match="semidefinite"):
+        mp.mp_psd_power(np.diag([1.0, -1e-3]), 0.5)
+    assert mp.mp_psd_power(np.diag([2.0, 0.0]), 0) == mpmath.eye(2)
+
+
+@MP
+@given(st.data())
+def test_inverse_root_of_known_instance_is_exact(data):
+    """errata 14: A = B^{-p}, B unimodular, so A^{-1/p} = B. The eigen-route error is ~kappa(A) 10^-dps
+    (absolute eigenvalue error eps ||A||, Higham Sec. 1.18), so the root is taken at dps + log10(kappa(A))
+    guard digits and must then match B to 10^-(dps - 5) relative; at plain dps the contract is n kappa 10^-dps."""
+    p = data.draw(st.sampled_from((1, 2, 3, 4)), label="p")
+    A, B = data.draw(S.known_inverse_root(S.dims(1, 5), p), label="(A, B)")
+    kappa = float(np.linalg.cond(A))
+    guard = int(math.ceil(math.log10(kappa))) + 2
+    X = mp.mp_inv_root(A, p, dps=DPS + guard)
+    with mp.workdps(DPS + guard):
+        assert _rel_max(X, mp.to_mp(B)) <= mpmath.mpf(10) ** -(DPS - 5)
+    X50 = mp.mp_inv_root(A, p)
+    with mp.workdps(None):
+        assert _rel_max(X50, mp.to_mp(B)) <= 10 * A.shape[0] * mpmath.mpf(kappa) * mpmath.mpf(10) ** -DPS
+
+
+@MP
+@given(st.data())
+def test_geometric_mean_formulas_agree_and_solve_riccati(data):
+    n = data.draw(S.dims(1, 4), label="n")
+    A = data.draw(S.spd_matrices(n, max_log10_cond=6), label="A")
+    B = data.draw(S.spd_matrices(n, max_log10_cond=6), label="B")
+    M1 = mp.mp_geometric_mean(A, B, formula=1)
+    M2 = mp.mp_geometric_mean(A, B, formula=2)
+    with mp.workdps(None):
+        # both routes lose ~kappa(A) kappa(B) digits' worth at most: 1e-50 * 1e12 << 1e-30
+        assert _rel_max(M2, M1) <= mpmath.mpf(10) ** -30
+        Am = mp.to_mp(A)
+        assert _rel_max(M1 * mpmath.inverse(Am) * M1, mp.to_mp(B)) <= mpmath.mpf(10) ** -30  # M A^{-1} M = B
+        assert _max_abs(M1 - M1.T) <= mpmath.mpf(10) ** -30 * _max_abs(M1)
+
+
+def test_geometric_mean_formula_2_with_a_spread_spectrum():
+    """A^{-1} B with eigenvalues 9e-5 and 8e4: mpmath.sqrtm raises NoConvergence here (its unscaled
+    Denman-Beavers gives up after 7 steps); the scaled iteration of mp_sqrtm_general converges."""
+    A = np.array([[0.86642438, -0.34019383], [-0.34019383, 0.13358562]])
+    B = np.array([[0.51093747, 0.49984367], [0.49984367, 0.48913752]])
+    M1, M2 = mp.mp_geometric_mean(A, B, formula=1), mp.mp_geometric_mean(A, B, formula=2)
+    with mp.workdps(None):
+        assert _rel_max(M2, M1) <= mpmath.mpf(10) ** -30  # kappa(A) kappa(B) ~ 1e9 amplification of 1e-50
+
+
+def test_sqrtm_general_nonsymmetric():
+    rng = np.random.default_rng(5)
+    A = S._rotate(np.linalg.qr(rng.standard_normal((3, 3)))[0], np.array([1.0, 2.0, 5.0]))
+    B = np.diag([1.0, 3.0, 0.5])
+    with mp.workdps(None):
+        M = mpmath.inverse(mp.to_mp(A)) * mp.to_mp(B)  # A^{-1} B: non-symmetric, positive real spectrum
+        X = mp.mp_sqrtm_general(M)
+        assert _rel_max(X * X, M) <= EPS45
+        assert _rel_max(X, mpmath.sqrtm(M)) <= EPS45  # mpmath's unscaled iteration converges at kappa = 15
+    with pytest.raises(RuntimeError):
+        mp.mp_sqrtm_general(np.diag([-1.0, 1.0]))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# comparisons and tolerances
+# ----------------------------------------------------------------------------------------------------------------
+def test_rel_error_tolerance_compare():
+    X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    with mp.workdps(None):
+        Xm = mp.to_mp(X) * (1 + mpmath.mpf(10) ** -12)
+    err = mp.rel_error(X, Xm)
+    assert err == pytest.approx(1e-12, rel=1e-6)
+    assert mp.rel_error(X, Xm, norm="max") == pytest.approx(1e-12, rel=1e-6)
+    assert mp.rel_error(np.zeros((2, 2)), mp.to_mp(np.zeros((2, 2)))) == 0.0
+    assert mp.tolerance("float64", n=10) == 4 * 10 * 2.0**-53
+    assert mp.tolerance(np.float32, n=3, cond=100.0, c=2) == 2 * 3 * 2.0**-24 * 100
+    c = mp.compare(X, Xm, dtype="float64", n=2, cond=1e4, why="kappa-scaled")
+    assert c.ok and bool(c) and "kappa-scaled" in str(c)
+    assert not mp.compare(X, Xm, dtype="float64", n=2, why="plain")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.ok = False  # type: ignore[misc]
+
+
+def test_mp_tolerance_rule():
+    assert mp.mp_tolerance(50) == 1e-25
+    assert mp.mp_tolerance(50, n=64) == 64 * 1e-25
+    assert mp.mp_tolerance(41) == 1e-20
+    assert mp.mp_tolerance(None) == mp.mp_tolerance(mp.DEFAULT_DPS)
+    assert mp.mp_tolerance(40, n=64) < 2.0**-53  # never as loose as float64
