@@ -144,14 +144,24 @@ def to_numpy(x):
         return np.asarray(x)
 
 
+_DTYPE_NAMES = ("bfloat16", "float16", "float32", "float64", "complex64", "complex128",
+                "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
+
+
 def dtype_name(dtype) -> str:
-    """``"float32"``/``"float64"``/... for a dtype of any backend."""
+    """``"float32"``/``"float64"``/... for a dtype of any backend (a dtype object, or a scalar type such as
+    ``np.float32``, which is what ``array_api_compat.numpy.float32`` is)."""
     name = getattr(dtype, "name", None)
     if isinstance(name, str):
         return name
+    if isinstance(dtype, type) and hasattr(dtype, "dtype"):  # NumPy/CuPy scalar type
+        import numpy as np
+
+        return np.dtype(dtype).name
     text = str(dtype)
-    for cand in ("float16", "float32", "float64", "bfloat16", "complex64", "complex128"):
-        if cand in text:
+    # longest names first: "bfloat16" contains "float16", "uint8" contains "int8"
+    for cand in sorted(_DTYPE_NAMES, key=len, reverse=True):
+        if text.endswith(cand) or f"'{cand}'" in text or f".{cand}" in text:
             return cand
     return text
 
@@ -166,7 +176,9 @@ def unit_roundoff(dtype) -> float:
     written as (small constant) x n x u x (condition number), after Higham, *Accuracy and Stability of
     Numerical Algorithms*, 2nd ed., Sec. 2.2 and 3.1.
     """
-    dt = getattr(dtype, "dtype", dtype)
+    # an array (anything with a shape) stands for its dtype; a scalar type like np.float32 is a dtype itself
+    is_array = hasattr(dtype, "shape") and hasattr(dtype, "dtype") and not isinstance(dtype, type)
+    dt = dtype.dtype if is_array else dtype
     name = dtype_name(dt)
     if name not in _UNIT_ROUNDOFF:
         raise TypeError(f"unit_roundoff: expected a real floating dtype, got {name}")

@@ -102,19 +102,26 @@ def psd_eigenvalues(w, name: str, *, n: int, dtype, strict: bool, xp=None) -> No
     """Judge the ascending eigenvalues ``w`` of a symmetric matrix for PSD (``strict=False``) or PD.
 
     A computed eigenvalue of a symmetric matrix is within about n u ||A||_2 of the exact one (Weyl plus
-    backward stability of eigh), so tol = 4 n u lambda_max separates rounding from a real defect:
-    PSD requires lambda_min >= -tol; PD requires lambda_min > tol (numerically non-singular).
+    backward stability of eigh), so PSD allows lambda_min >= -tol with tol = 4 n u lambda_max: a negative
+    eigenvalue that small is rounding, a larger one a real defect. PD requires lambda_min > u lambda_max, i.e.
+    a condition number below 1/u, the largest a matrix stored in that dtype can have and still be told apart
+    from a singular one; it does not carry the factor n, which would refuse float32 matrices of kappa = 1e4
+    from n = 512 on although their Cholesky factorization succeeds.
     """
     xp = backend.namespace(w) if xp is None else xp
     lam_min = float(w[0])
     lam_max = float(xp.max(xp.abs(w)))
-    tol = 4.0 * n * backend.unit_roundoff(dtype) * lam_max
-    if strict and not lam_min > tol:
-        raise ValueError(
-            f"{name}: expected a positive definite matrix, but lambda_min = {lam_min:.3g} <= tol = {tol:.3g}"
-            f" (lambda_max = {lam_max:.3g})"
-        )
-    if not strict and lam_min < -tol:
+    u = backend.unit_roundoff(dtype)
+    if strict:
+        tol = u * lam_max
+        if not lam_min > tol:
+            raise ValueError(
+                f"{name}: expected a positive definite matrix, but lambda_min = {lam_min:.3g} <= tol = {tol:.3g}"
+                f" (lambda_max = {lam_max:.3g})"
+            )
+        return
+    tol = 4.0 * n * u * lam_max
+    if lam_min < -tol:
         raise ValueError(
             f"{name}: expected a positive semi-definite matrix, but lambda_min = {lam_min:.3g} < -tol = {-tol:.3g}"
         )
