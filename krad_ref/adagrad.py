@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import backend, linalg, validate
+from . import algorithm, backend, linalg, validate
 from .algorithm import Algorithm, register, shape_of
 
 __all__ = [
@@ -48,45 +48,15 @@ EPS_PLACEMENTS = ("inside", "outside")
 # shared helpers: creation from shape_or_array, gradient and weight-decay checks, column-major vec of tensors
 
 def _creation(shape_or_array, dtype, xp):
-    """(shape, dtype, device, xp) for init, following the protocol's defaults (array's, else float64 on NumPy)."""
-    shape = shape_of(shape_or_array)
-    dev = None
-    if hasattr(shape_or_array, "shape") and hasattr(shape_or_array, "dtype"):
-        xp = backend.namespace(shape_or_array) if xp is None else xp
-        dev = backend.device(shape_or_array)
-        dtype = shape_or_array.dtype if dtype is None else dtype
-    if xp is None:
-        xp = backend.get_namespace("numpy")
-    dtype = xp.float64 if dtype is None else dtype
-    if not xp.isdtype(dtype, "real floating"):
-        raise TypeError(f"dtype: expected a real floating dtype, got {backend.dtype_name(dtype)}")
-    return shape, dtype, dev, xp
+    c = algorithm.creation(shape_or_array, dtype, xp)
+    return c.shape, c.dtype, c.device, c.xp
 
 
-def _check_types(state, config, state_cls, config_cls):
-    if not isinstance(state, state_cls):
-        raise TypeError(f"state: expected {state_cls.__name__}, got {type(state).__name__}")
-    if not isinstance(config, config_cls):
-        raise TypeError(f"config: expected {config_cls.__name__}, got {type(config).__name__}")
+_check_types = algorithm.check_types
 
 
 def _check_grad(grad, ref, shape=None, dtype=None):
-    """grad must be a finite real floating array of ``ref``'s library, with ``shape``/``dtype`` (default ref's)."""
-    xp = validate.float_array(grad, "grad")
-    try:
-        backend.namespace(grad, ref)
-    except TypeError:
-        raise TypeError(f"grad: array library {type(grad).__module__} does not match the state's "
-                        f"{type(ref).__module__}") from None
-    shape = tuple(ref.shape) if shape is None else tuple(shape)
-    dtype = ref.dtype if dtype is None else dtype
-    if tuple(grad.shape) != shape:
-        raise ValueError(f"grad: shape {tuple(grad.shape)} does not match the state's parameter shape {shape}")
-    if grad.dtype != dtype:
-        raise TypeError(f"grad: dtype {backend.dtype_name(grad.dtype)} does not match the state's "
-                        f"{backend.dtype_name(dtype)}")
-    validate.finite(grad, "grad", xp=xp)
-    return xp
+    return algorithm.check_grad(grad, ref, shape=shape, dtype=dtype)
 
 
 def _with_weight_decay(grad, params, weight_decay: float, xp):

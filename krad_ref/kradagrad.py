@@ -114,29 +114,9 @@ def _check_iterative_exponent(exponent: float, name: str = "exponent") -> int:
 
 
 def _creation(shape_or_array, dtype, xp):
-    """(shape, xp, dtype, device) for init: the array's namespace/dtype/device, else xp (NumPy) and float64."""
-    shape = algorithm.shape_of(shape_or_array)
-    device = None
-    if hasattr(shape_or_array, "shape") and hasattr(shape_or_array, "dtype"):
-        xp = backend.namespace(shape_or_array)
-        device = backend.device(shape_or_array)
-        if dtype is None:
-            dtype = shape_or_array.dtype
-    else:
-        xp = backend.get_namespace("numpy") if xp is None else xp
-        if dtype is None:
-            dtype = xp.float64
-    if isinstance(dtype, str):
-        if dtype not in ROOT_DTYPES:
-            raise TypeError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
-        dtype = getattr(xp, dtype)
-    try:
-        ok = xp.isdtype(dtype, "real floating")
-    except Exception:
-        ok = False
-    if not ok:
-        raise TypeError(f"dtype: expected a real floating dtype, got {backend.dtype_name(dtype)}")
-    return shape, xp, dtype, device
+    """(shape, xp, dtype, device) for init (``algorithm.creation``)."""
+    c = algorithm.creation(shape_or_array, dtype, xp)
+    return c.shape, c.xp, c.dtype, c.device
 
 
 def _shape_of_state(state) -> tuple[int, ...]:

@@ -50,7 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import backend, linalg, modes, validate
+from . import algorithm, backend, linalg, modes, validate
 from .algorithm import Algorithm, register, shape_of
 
 __all__ = ["Config", "ShampooState", "State", "init", "update", "inverse_root", "exponent", "shampoo",
@@ -203,17 +203,7 @@ def init(shape_or_array, config: Config, *, dtype=None, xp=None) -> ShampooState
     """
     if not isinstance(config, Config):
         raise TypeError(f"config: expected shampoo.Config, got {type(config).__name__}")
-    shape = shape_of(shape_or_array)
-    dev = None
-    if hasattr(shape_or_array, "shape") and hasattr(shape_or_array, "dtype"):
-        xp = backend.namespace(shape_or_array) if xp is None else xp
-        dev = backend.device(shape_or_array)
-        dtype = shape_or_array.dtype if dtype is None else dtype
-    if xp is None:
-        xp = backend.get_namespace("numpy")
-    dtype = xp.float64 if dtype is None else dtype
-    if not xp.isdtype(dtype, "real floating"):
-        raise TypeError(f"dtype: expected a real floating dtype, got {backend.dtype_name(dtype)}")
+    shape, dtype, dev, xp = algorithm.creation(shape_or_array, dtype, xp)
     sdt = _dtype_of(config.stat_dtype, dtype, xp)
     scale = config.eps if config.variant == "reference-code" else 0.0
     stats = tuple(scale * xp.eye(d, dtype=sdt, device=dev) for d in shape)
@@ -291,22 +281,9 @@ def _code_root(A, e, config, xp):
 
 
 def _check_grad(grad, state: ShampooState, config: Config):
-    if not isinstance(state, ShampooState):
-        raise TypeError(f"state: expected shampoo.ShampooState, got {type(state).__name__}")
-    if not isinstance(config, Config):
-        raise TypeError(f"config: expected shampoo.Config, got {type(config).__name__}")
-    xp = validate.float_array(grad, "grad")
-    try:
-        backend.namespace(grad, state.template)
-    except TypeError:
-        raise TypeError(f"grad: array library {type(grad).__module__} does not match the state's "
-                        f"{type(state.template).__module__}") from None
+    algorithm.check_types(state, config, ShampooState, Config)
     shape = tuple(state.template.shape[1:])
-    if tuple(grad.shape) != shape:
-        raise ValueError(f"grad: shape {tuple(grad.shape)} does not match the state's parameter shape {shape}")
-    if grad.dtype != state.template.dtype:
-        raise TypeError(f"grad: dtype {backend.dtype_name(grad.dtype)} does not match the state's "
-                        f"{backend.dtype_name(state.template.dtype)}")
+    xp = algorithm.check_grad(grad, state.template, shape=shape)
     if len(state.stats) != len(shape) or len(state.roots) != len(shape):
         raise ValueError(f"state: expected {len(shape)} statistics and roots (one per mode), got "
                          f"{len(state.stats)} and {len(state.roots)}")
@@ -318,7 +295,6 @@ def _check_grad(grad, state: ShampooState, config: Config):
             if X.dtype != want:
                 raise TypeError(f"state: {label}[{k}] is {backend.dtype_name(X.dtype)} but the config asks for "
                                 f"stat dtype {backend.dtype_name(want)}")
-    validate.finite(grad, "grad", xp=xp)
     return xp
 
 

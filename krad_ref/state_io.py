@@ -160,7 +160,7 @@ def _hash_arrays(items) -> str:
 
 def _infer_algorithm(config) -> str | None:
     # the config's module was imported (its class exists), so its algorithms registered themselves
-    registry = getattr(_algorithm, "_REGISTRY", {})
+    registry = _algorithm.registered()
     matches = sorted(name for name, alg in registry.items() if alg.Config is type(config))
     if len(matches) > 1:
         raise ValueError(f"algorithm: config class {type(config).__qualname__} is shared by {matches}; "
@@ -430,7 +430,7 @@ def load_state(path, *, xp=None, trusted=TRUSTED):
         raise ValueError(f"{path_s}: header and arrays do not match: the state tree uses {sorted(used)}, the file "
                          f"holds {sorted(arrays)}")
     alg = header.get("algorithm")
-    registry = getattr(_algorithm, "_REGISTRY", {})
+    registry = _algorithm.registered()
     if isinstance(alg, str) and alg in registry and registry[alg].Config is not type(config):
         raise ValueError(f"{path_s}: the header's algorithm {alg!r} uses Config {registry[alg].Config.__qualname__}, "
                          f"but the file's config is a {type(config).__qualname__}")
