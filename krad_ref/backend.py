@@ -37,6 +37,7 @@ __all__ = [
     "is_real_floating",
     "eigh",
     "eigvalsh",
+    "rng",
 ]
 
 #: The backends a caller may select by name, simplest first.
@@ -224,3 +225,26 @@ def eigvalsh(A):
             A.dtype, copy=False
         )
     return xp.linalg.eigvalsh(A)
+
+
+def rng(seed):
+    """A ``numpy.random.Generator`` from ``seed`` (an int >= 0, or a Generator, returned as is).
+
+    All random numbers in krad_ref are drawn on the host in float64 from such a Generator and then cast into
+    the caller's namespace and dtype, so a seed gives the same draws on every backend. ``None`` is refused:
+    every random draw must be reproducible.
+    """
+    from numbers import Integral
+
+    import numpy as np
+
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        raise TypeError("seed: expected an int >= 0 or a numpy.random.Generator, got None "
+                        "(every random draw in krad_ref must be reproducible)")
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"seed: expected an int >= 0 or a numpy.random.Generator, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed: expected an int >= 0, got {seed}")
+    return np.random.default_rng(int(seed))
