@@ -12,7 +12,7 @@ weight_decay != 0 and params=None raises). States are NamedTuples of arrays (and
 a ``count`` field holds the number of updates taken, as a 0-d int32 array.
 
 Algorithm ids (errata 18): "kradagrad_star", "kradagrad", "shampoo", "adagrad_full", "adagrad_diag", "adam",
-"sgd" (and, later, "mbag", "mbag_ema", "mbag_n").
+"sgd", "mbag", "mbag_ema", "mbag_n".
 """
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ _HOME = {
     "adagrad_diag": "adagrad",
     "adam": "adagrad",
     "sgd": "adagrad",
+    "mbag": "mbag",
+    "mbag_ema": "mbag",
+    "mbag_n": "mbag",
 }
 
 
