@@ -105,7 +105,7 @@ class Claim:
 _REGISTRY: dict[str, Claim] = {}
 
 #: Modules under proofs_check.claims that hold registered claims, simplest first.
-CLAIM_MODULES = ("matrix", "means", "kradagrad", "shampoo", "mbag")
+CLAIM_MODULES = ("matrix", "means", "kradagrad", "shampoo", "mbag", "egop")
 
 
 def register(claim: Claim) -> Claim:
