@@ -275,7 +275,7 @@ def eigh_psd(A, *, check: bool = True):
 
 
 def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rtol=None, atol=None, negative: str = "clip",
-              check: bool = True):
+              check: bool = True, source_dtype=None):
     """Real power A^p of a symmetric PSD matrix by one eigendecomposition (negative p: inverse roots).
 
     References:
@@ -297,6 +297,9 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rtol=None, atol=None
       negative: what to do with eigenvalues in [-tol, 0), tol = 4 n u lambda_max, which are rounding of a PSD
         matrix: ``"clip"`` sets them to 0, ``"raise"`` refuses them. Eigenvalues below -tol always raise.
       check: verify symmetry and finiteness of A first (O(n^2)); with False the caller guarantees both.
+      source_dtype: the dtype A was computed in, when it was cast up just for this call (Shampoo's float32
+        statistic with a float64 root): the rounding tolerances above (negative eigenvalues, the "pinv" rtol)
+        use its unit roundoff, since that is where A's rounding came from. Default: A's dtype.
 
     Returns:
       (n, n) symmetric array X = V diag(f(lambda)) V^T (symmetrized, so X == X^T exactly), input dtype.
@@ -322,7 +325,7 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rtol=None, atol=None
     validate.one_of(eps_mode, "eps_mode", EPS_MODES)
     validate.one_of(negative, "negative", ("clip", "raise"))
     n = A.shape[0]
-    u = backend.unit_roundoff(A.dtype)
+    u = max(backend.unit_roundoff(A.dtype), backend.unit_roundoff(A.dtype if source_dtype is None else source_dtype))
     if eps_mode == "pinv":
         if eps != 0.0:
             raise ValueError(f"eps: must be 0 with eps_mode='pinv' (truncation is set by rtol/atol), got {eps}")

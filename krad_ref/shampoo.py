@@ -250,7 +250,11 @@ def inverse_root(S, e, config: Config):
     if config.variant == "reference-code":
         P = _code_root(A, e, config, xp)
     elif config.root_method == "eigh":
-        P = linalg.psd_power(A, -1.0 / e, eps=config.eps, eps_mode=config.eps_mode)
+        # S is checked in its own dtype; the eigenvalue tolerances follow S's rounding, not the root dtype's
+        # (a float32 statistic cast to float64 keeps its float32-sized negative eigenvalues)
+        validate.symmetric(S, "S", xp=xp)
+        P = linalg.psd_power(A, -1.0 / e, eps=config.eps, eps_mode=config.eps_mode, check=False,
+                             source_dtype=S.dtype)
     else:
         ridge = config.eps
         if config.eps_mode == "relative":
@@ -260,7 +264,8 @@ def inverse_root(S, e, config: Config):
                                              tol=config.newton_tol, on_fail=on_fail, check=False)
         P = res.root
         if not res.converged and config.newton_on_fail == "eigh":
-            P = linalg.psd_power(A, -1.0 / e, eps=config.eps, eps_mode=config.eps_mode, check=False)
+            P = linalg.psd_power(A, -1.0 / e, eps=config.eps, eps_mode=config.eps_mode, check=False,
+                                 source_dtype=S.dtype)
     return xp.astype(P, out_dtype, copy=False)  # roots live in the stat dtype (the code casts back to the statistic's)
 
 

@@ -546,3 +546,29 @@ def test_init_from_array_and_defaults(xp):
     assert backend.is_numpy(backend.namespace(st.stats[0])) and st.stats[0].dtype == np.float64
     np.testing.assert_array_equal(np_of(st.roots[1]), np.eye(3))
     np.testing.assert_array_equal(np_of(st.stats[1]), np.zeros((3, 3)))
+
+
+def test_float64_roots_of_a_rank_deficient_float32_statistic():
+    """Regression: float32 statistics with root_dtype float64 raised 'not positive semi-definite' on step 1.
+
+    S = G G^T (12 x 12, rank 8) is rounded in float32, so its zero eigenvalues come back as +-n u32 ||S||; the
+    PSD tolerance must follow S's dtype, not the root dtype it is cast to. Reference: the same rounded S, cast to
+    float64, (S + eps I)^(-1/4) by numpy eigh with the rounding negatives clipped. Both roots are float64
+    computations of one matrix of condition ~ ||S|| / eps ~ 1e8, so they agree to ~ n u64 kappa ~ 1e-7; the
+    direction is then rounded to float32 (u32 = 6e-8): rtol 1e-5 covers both with margin.
+    """
+    rng = np.random.default_rng(3)
+    G = rng.standard_normal((12, 8)).astype(np.float32)
+    cfg = shampoo.Config(root_dtype="float64")
+    d, _ = shampoo.update(G, shampoo.init(G, cfg), cfg)
+    assert d.dtype == np.float32
+
+    def ref_root(S32):
+        w, V = np.linalg.eigh(S32.astype(np.float64))
+        w = np.clip(w, 0.0, None) + cfg.eps
+        return (V * w ** -0.25) @ V.T
+
+    L = ref_root(G @ G.T)
+    R = ref_root(G.T @ G)
+    want = (L @ G.astype(np.float64) @ R).astype(np.float32)
+    np.testing.assert_allclose(d, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
