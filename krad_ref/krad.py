@@ -231,14 +231,18 @@ def t_from_gram(L, A, rule: str = "spectral", *, scheme: str = "alternating", ch
         _check_factor(A, "A")
         _check_same(L=L, A=A)
         validate.same_shape(L=L, A=A)
-    xp = backend.namespace(L, A)
+    return _t_value_of(L, A, None, rule, scheme, backend.namespace(L, A))
+
+
+def _t_value_of(L, A, N, rule, scheme, xp):
+    """t from L, A and (when the rule needs it and the caller has it) N = L A, so an update forms N once."""
     if rule == "trace" or (rule == "code" and scheme == "star"):
         tr = xp.sum(L * A)  # tr(L A) = sum_ij L_ij A_ji = sum(L * A) for symmetric A: O(d^2), no product formed
         t = 1.0 + tr
         if rule == "code":
             t = L.shape[0] * t
         return xp.asarray(t)
-    N = L @ A
+    N = L @ A if N is None else N
     if rule == "spectral":
         nrm = linalg.norm_2(N, assume_symmetric=False)
     else:  # "frobenius", or "code" with the alternating scheme
@@ -390,8 +394,10 @@ def mode_update(factors: Sequence, G, k: int, t_rule: str = "spectral", *, schem
     A = mode_statistic(G, k, others, check=check)
     L = decay(factors[k], beta2, check=check)
     L = damp(L, damping, check=check)
-    t = t_from_gram(L, A, t_rule, scheme=scheme, check=False)
-    return gram_update(L, A, t, check=False)
+    xp = backend.namespace(L, A)
+    N = L @ A  # formed once: t's norm and Eq. (13)'s L - N L / t both need it
+    t = _t_value_of(L, A, N, t_rule, scheme, xp)
+    return _sym(L - (N @ L) / t, xp)
 
 
 # ---------------------------------------------------------------------------------------------------------
