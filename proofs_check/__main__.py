@@ -4,6 +4,8 @@
   python -m proofs_check list                 ids, sources and expected verdicts
   python -m proofs_check run ID [ID ...]      reproduce chosen claims (same seed -> same result)
   python -m proofs_check --profile deep --json report.json --markdown report.md
+  python -m proofs_check campaign --shards 4 --examples 200 --claims ID ...   sharded, resumable (see campaign.py)
+  python -m proofs_check report DIR [--json F] [--markdown F]                 merged report of a campaign directory
 
 Exit status: 0 when every verdict matches its expectation (true statements hold, statements known to be false
 as printed are found failing), 1 otherwise, 2 for usage errors. Progress goes to stderr, the table to stdout.
@@ -32,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("campaign", "report"):
+        from . import campaign  # imports dask only when a campaign runs on it
+
+        return campaign.main_campaign(argv[1:]) if argv[0] == "campaign" else campaign.main_report(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "list":
         if args.ids:
