@@ -109,8 +109,14 @@ def statistics_of(alg: str, state) -> list[np.ndarray]:
 # ---------------------------------------------------------------------------------------------------------
 # kernel budget
 
-def kernel_plan(alg: str, m: int, n: int, f: int) -> list[tuple[float, tuple]]:
-    """[(count per step, kernel)]; kernel = ("gemm", a, b, c, dtype) for (a x b) @ (b x c) or ("eigh", mode)."""
+def kernel_plan(alg: str, m: int, n: int, f: int, t_rule: str = "frobenius") -> list[tuple[float, tuple]]:
+    """[(count per step, kernel)]; kernel = ("gemm", a, b, c, dtype) for (a x b) @ (b x c), ("eigh", mode) or
+    ("eigvalsh", mode).
+
+    KrADagrad's spectral t rule (Prop. 3.2, the paper variant's default) needs ||N||_2 of the non-symmetric
+    N = L A on every factor update: one Gram product N^T N and one eigvalsh (linalg.norm_2), kernels the
+    Frobenius rule does not have; they are part of that rule's irreducible cost and so of its budget.
+    """
     s, r = dtypes(alg)
     g = lambda a, b, c, dt=s: ("gemm", a, b, c, dt)  # noqa: E731
     if alg == "kradagrad_star":
@@ -126,6 +132,8 @@ def kernel_plan(alg: str, m: int, n: int, f: int) -> list[tuple[float, tuple]]:
                 (1, g(m, m, n)), (1, g(m, n, n))]                                 # apply
         roots = 0.5 if f == 1 else 1.0 / f
         plan += [(roots, ("eigh", 0)), (roots, ("eigh", 1)), (roots, g(m, m, m, r)), (roots, g(n, n, n, r))]
+        if t_rule == "spectral":
+            plan += [(half, g(m, m, m)), (half, ("eigvalsh", 0)), (half, g(n, n, n)), (half, ("eigvalsh", 1))]
     else:
         plan = [(1, g(m, n, m)), (1, g(n, m, n)), (1, g(m, m, n)), (1, g(m, n, n))]
         roots = 1.0 / f
@@ -142,6 +150,7 @@ class Kernels:
         self.plan = plan
         self.gemms = sorted({k for _, k in plan if k[0] == "gemm"})
         self.modes = sorted({k[1] for _, k in plan if k[0] == "eigh"})
+        self.vmodes = sorted({k[1] for _, k in plan if k[0] == "eigvalsh"})
         for k in self.gemms:
             if k not in self._operands:
                 _, a, b, c, dt = k
@@ -149,6 +158,7 @@ class Kernels:
                 self._operands[k] = (rng.standard_normal((a, b)).astype(dt), rng.standard_normal((b, c)).astype(dt))
         self.best = {k: math.inf for k in self.gemms}
         self.best.update({("eigh", i): math.inf for i in self.modes})
+        self.best.update({("eigvalsh", i): math.inf for i in self.vmodes})
 
     def time_once(self, stats):
         """Time every kernel once (eigh on the current statistics); keep each kernel's minimum."""
@@ -162,10 +172,15 @@ class Kernels:
             t0 = time.perf_counter()
             backend.eigh(M)
             self.best[("eigh", i)] = min(self.best[("eigh", i)], time.perf_counter() - t0)
+        for i in self.vmodes:
+            M = stats[i]
+            t0 = time.perf_counter()
+            backend.eigvalsh(M)
+            self.best[("eigvalsh", i)] = min(self.best[("eigvalsh", i)], time.perf_counter() - t0)
 
     def budget(self) -> tuple[float, float, float]:
         """(total, eigh part, gemm part) seconds per step."""
-        t_e = sum(c * self.best[k] for c, k in self.plan if k[0] == "eigh")
+        t_e = sum(c * self.best[k] for c, k in self.plan if k[0] in ("eigh", "eigvalsh"))
         t_g = sum(c * self.best[k] for c, k in self.plan if k[0] == "gemm")
         return t_e + t_g, t_e, t_g
 
@@ -190,7 +205,8 @@ def time_row(alg: str, variant: str, m: int, n: int, f: int, repeat: int, warmup
     while int(state.count) % P:
         _, state = a.update(grads[i % len(grads)], state, cfg)
         i += 1
-    kernels = Kernels(kernel_plan(alg, m, n, f))
+    t_rule = getattr(cfg.resolved(), "t_rule", "frobenius") if hasattr(cfg, "resolved") else "frobenius"
+    kernels = Kernels(kernel_plan(alg, m, n, f, t_rule))
     kernels.time_once(statistics_of(alg, state))  # warm the kernels' first call
     kernels.best = dict.fromkeys(kernels.best, math.inf)
     best = math.inf
