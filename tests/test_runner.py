@@ -138,3 +138,29 @@ def test_cli_list_run_and_usage_errors(tmp_path, capsys):
     assert "matrix.loewner_heinz_p2" in md.read_text()
     assert cli.main(["run", "no.such.claim", "--quiet"]) == 2
     assert cli.main(["run", "matrix.kron_trace", "--examples", "0"]) == 2
+
+
+def test_results_do_not_depend_on_which_modules_are_loaded(tmp_path, monkeypatch):
+    """Hypothesis mines integer literals from loaded local modules and draws them ~5 % of the time; the runner
+    switches that off, or a CLI run, a pytest worker and a campaign shard would disagree on the same seed.
+    The drawn sequence is the observable: with the mining left on, importing the bait module changes it."""
+    def draws():
+        seen = []
+
+        def check(n, *, dps):
+            seen.append(n)
+            return Evidence(1.0, 1.0, 0.0)
+
+        claim = Claim(id="toy.constants", source=Source("toy", "-"), statement="-",
+                      strategy=st.integers(0, 100000), check=check)
+        runner.run_claim(claim, examples=300, seed=11)
+        return seen
+
+    before = draws()
+    (tmp_path / "krad_const_bait.py").write_text(
+        "BAIT = [" + ", ".join(str(v) for v in range(1, 100000, 777)) + "]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    importlib.import_module("krad_const_bait")
+    assert draws() == before
