@@ -65,6 +65,78 @@ def _generate(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------------------
 # check / verify-trace: the differential harness registers its subcommands here (register_subcommand)
+# (section owned by krad_ref/crossval/harness.py; imports are lazy so ``generate`` never loads the harness)
+
+@register_subcommand
+def register_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="run a candidate implementation against krad_ref (differential harness)",
+                       description="Load a candidate from MODULE:FACTORY (FACTORY() returns an object with "
+                                   "init/update or a step callable; see krad_ref.crossval.harness) and compare "
+                                   "it step by step with krad_ref on the golden vectors and on generated "
+                                   "gradient sequences. Exit status 0: pass, 1: fail, 2: usage error.")
+    p.add_argument("--candidate", required=True, help="pkg.module:factory (called with no arguments)")
+    p.add_argument("--algorithm", required=True, help="krad_ref algorithm id, e.g. kradagrad_star")
+    p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    p.add_argument("--config", default=None, help="JSON object of Config fields for the generated sequences")
+    p.add_argument("--cases", nargs="*", default=None,
+                   help="golden cases (ids, stems or files); default: the shipped ones; 'none' for none")
+    p.add_argument("--examples", type=int, default=20, help="generated gradient sequences (default 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-shrink", action="store_true")
+    p.set_defaults(func=_check)
+
+
+def _load_candidate(spec: str):
+    import importlib
+
+    mod, sep, attr = spec.partition(":")
+    if not sep or not mod or not attr:
+        raise ValueError(f"--candidate: expected pkg.module:factory, got {spec!r}")
+    obj = importlib.import_module(mod)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj()
+
+
+def _check(args: argparse.Namespace) -> int:
+    import json
+
+    from krad_ref.crossval import harness
+
+    try:
+        candidate = _load_candidate(args.candidate)
+        config = None if args.config is None else json.loads(args.config)
+        cases = "shipped" if args.cases is None else (None if args.cases == ["none"] else args.cases)
+        report = harness.check(candidate, args.algorithm, config, dtype=args.dtype, cases=cases,
+                               examples=args.examples, seed=args.seed, shrink=not args.no_shrink)
+    except (ImportError, AttributeError, ValueError, TypeError, KeyError) as exc:
+        print(f"check: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0 if report.passed else 1
+
+
+@register_subcommand
+def register_verify_trace(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify-trace", help="check a trace file written by an implementation in any language",
+                       description="Compare the per-step outputs recorded in FILE (format: "
+                                   "krad_ref.crossval.trace) with krad_ref. Exit status 0: pass, 1: fail, "
+                                   "2: unreadable trace.")
+    p.add_argument("file")
+    p.set_defaults(func=_verify_trace)
+
+
+def _verify_trace(args: argparse.Namespace) -> int:
+    from krad_ref.crossval import trace
+
+    try:
+        report = trace.verify_trace(args.file)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"verify-trace: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0 if report.passed else 1
+
 
 
 # ------------------------------------------------------------------------------------------------------------------

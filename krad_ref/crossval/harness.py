@@ -1,0 +1,670 @@
+"""The differential-testing harness: run a candidate implementation against krad_ref and report where it differs.
+
+Usage::
+
+    from krad_ref import crossval
+    report = crossval.check(MyKradagradStar(), "kradagrad_star", {"t_rule": "frobenius"}, dtype="float64")
+    print(report)            # readable text; report.passed, report.first_divergence, report.shrunk
+
+Candidate protocols (both over NumPy arrays; wrap other array libraries with ``krad_ref.crossval.adapters``):
+
+1. **Object** with ``init`` and ``update`` (krad_ref's own protocol)::
+
+       state = candidate.init(shape, config, dtype="float64")      # shape: tuple of ints; config: plain dict
+       direction, state = candidate.update(grad, state, config)    # grad: NumPy array of ``shape`` in ``dtype``
+
+   ``config`` is a plain ``dict`` of the fields of krad_ref's Config for the algorithm (``format.config_fields``:
+   the resolved Config, tuples as lists), e.g. ``{"variant": "paper", "t_rule": "frobenius", "alpha": 0.5, ...}``.
+   A candidate that does not support a config raises ``NotImplementedError``: that run is reported as skipped.
+   The harness reads the state's quantities, in this order of preference: ``candidate.quantities(state)``
+   returning a mapping with optional keys ``"factors"`` and ``"roots"`` (sequences of arrays, one per mode:
+   matrix (L, R)); a mapping ``state`` with those keys; a state with attributes ``factors``/``roots`` (Shampoo:
+   ``stats``/``roots``; AdaGrad full ``H``, diag ``v``; MBAG ``H``/``root``). Quantities a candidate does not
+   expose are not compared (the report says so); the direction always is.
+2. **Step callable** ``step(grads, config, dtype="float64")``: ``grads`` is the list of the gradients received so
+   far (G_1 ... G_k, NumPy arrays in ``dtype``), and it returns the output of step k: the direction array, or a
+   mapping with ``"direction"`` and optionally ``"factors"``/``"roots"``. It suits stateless or out-of-process
+   implementations (it is called once per step with the whole prefix, so its cost is quadratic in the length).
+
+Reference and tolerances. On the golden cases (``format.load_shipped``) the expected values are the case's
+(mpmath twins, rounded once) and the tolerances the case's for ``dtype``; each case carries its own config (the
+``config`` argument applies to generated sequences only). On generated sequences the reference is krad_ref's
+own algorithm run in float64 on NumPy, and the tolerances come from ``tolerance.step_tolerances`` for
+``dtype`` (algorithms without a model there, e.g. MBAG, get the crude model of :func:`fallback_tolerances`).
+A quantity passes a step when ``error / tolerance <= 1`` (relative Frobenius error, per mode); a tolerance
+>= 1 means the dtype cannot resolve that quantity on that input: it is reported as unresolved, not judged.
+Every returned array must have exactly the promised dtype (a float32 direction where float64 was promised
+fails the ``dtype`` check even when its values happen to be accurate).
+
+Generated sequences and shrinking (no hypothesis at import or run time: errata 17). ``examples`` sequences are
+drawn from a NumPy Generator (``krad_ref.backend.rng(seed)``): shapes with dimensions 1-5 (matrices, and
+order-3 tensors where the algorithm supports them), 1-6 steps, gradients of spectral norm in [0.1, 1] that are
+dense, rank one or partly zero, rounded to float32-representable values (so a float32 candidate consumes
+exactly the same inputs). The first failing sequence is shrunk greedily, keeping it failing: truncate after the
+first diverging step, drop single steps, drop one index of a mode (a row/column), zero entries (half a gradient,
+then single entries), and round the remaining entries to one significant digit; each pass repeats until nothing
+changes or ``shrink_budget`` candidate runs are used. The report shows the smallest failing input found.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import format as gformat
+from . import tolerance
+
+__all__ = ["check", "run_candidate", "CheckReport", "RunResult", "QuantityResult", "Divergence", "ShrunkInput",
+           "reference_run", "reference_tolerances", "fallback_tolerances", "candidate_kind", "DTYPE_CHECK"]
+
+#: The pseudo-quantity name under which a wrong returned dtype is reported.
+DTYPE_CHECK = "dtype"
+_QUANTS = ("factors", "roots", "direction")
+_TENSOR_ALGS = ("kradagrad_star", "kradagrad", "shampoo", "adagrad_full", "adagrad_diag")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# report objects
+
+@dataclasses.dataclass
+class Divergence:
+    """The first (step, quantity, mode) whose error exceeds its tolerance, or a dtype / exception failure."""
+
+    step: int                 # 1-based step k
+    quantity: str             # "factors", "roots", "direction", "dtype" or "exception"
+    mode: int | None = None   # mode index for factors/roots
+    error: float | None = None
+    tol: float | None = None
+    message: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.error is None or not self.tol else self.error / self.tol
+
+    def __str__(self) -> str:
+        if self.error is None:
+            return f"step {self.step}: {self.quantity}: {self.message}"
+        where = f"{self.quantity}[mode {self.mode}]" if self.mode is not None else self.quantity
+        return (f"step {self.step}: {where}: rel. error {self.error:.3e} > tol {self.tol:.3e} "
+                f"(x{self.ratio:.3g}){' ' + self.message if self.message else ''}")
+
+
+@dataclasses.dataclass
+class RunResult:
+    """One input sequence (a golden case or a generated sequence) run through the candidate."""
+
+    source: str                       # "golden:<case id>" or "generated:<i>"
+    shape: tuple
+    steps: int
+    config: dict
+    ratios: list                      # per step {quantity: worst err/tol over modes or None}
+    unresolved: dict                  # quantity -> number of (step, mode) entries with tol >= 1
+    not_exposed: tuple = ()           # quantities the candidate does not return
+    divergence: Divergence | None = None
+    skipped: str | None = None        # reason (candidate declined the config, reference refused the input)
+
+    @property
+    def passed(self) -> bool:
+        return self.skipped is not None or self.divergence is None
+
+
+@dataclasses.dataclass
+class QuantityResult:
+    """A quantity aggregated over all runs: pass/fail and the worst error relative to its tolerance."""
+
+    name: str
+    passed: bool
+    worst_ratio: float | None         # max err/tol over every judged step and mode (None: never compared)
+    worst_at: str = ""                # "<source> step k"
+    unresolved: int = 0
+    compared: int = 0                 # number of (run, step) comparisons
+
+
+@dataclasses.dataclass
+class ShrunkInput:
+    """The smallest failing generated input found by shrinking."""
+
+    shape: tuple
+    grads: list                       # float64 NumPy arrays (float32-representable)
+    divergence: Divergence
+    original_shape: tuple
+    original_steps: int
+    evaluations: int
+
+    def grads_text(self, width: int = 100) -> str:
+        lines = []
+        for j, g in enumerate(self.grads, 1):
+            txt = np.array2string(np.asarray(g), precision=6, separator=", ", max_line_width=width)
+            lines.append(f"    G_{j} = " + txt.replace("\n", "\n" + " " * 10))
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class CheckReport:
+    """What :func:`check` found; ``str(report)`` is a readable summary."""
+
+    candidate: str
+    algorithm: str
+    dtype: str
+    config: dict
+    runs: list
+    quantities: dict                  # name -> QuantityResult (factors, roots, direction, dtype)
+    shrunk: ShrunkInput | None = None
+    seed: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.runs) and any(r.skipped is None for r in self.runs)
+
+    @property
+    def failures(self) -> list:
+        return [r for r in self.runs if not r.passed]
+
+    @property
+    def first_divergence(self) -> Divergence | None:
+        """The first divergence of the first failing run (golden cases come first)."""
+        f = self.failures
+        return f[0].divergence if f else None
+
+    def __str__(self) -> str:
+        judged = [r for r in self.runs if r.skipped is None]
+        verdict = "PASS" if self.passed else ("FAIL" if judged else "NOT CHECKED (every run skipped)")
+        lines = [f"crossval check: {self.candidate} vs krad_ref {self.algorithm} [{self.dtype}]: {verdict}",
+                 f"  runs: {len(judged)} judged ({sum(r.source.startswith('golden') for r in judged)} golden, "
+                 f"{sum(r.source.startswith('generated') for r in judged)} generated), "
+                 f"{len(self.failures)} failed, {len(self.runs) - len(judged)} skipped"
+                 f"{'' if self.seed is None else f'; seed {self.seed}'}; {self.seconds:.1f} s"]
+        lines.append("  quantity    verdict  worst err/tol  at")
+        for q in (*_QUANTS, DTYPE_CHECK):
+            r = self.quantities.get(q)
+            if r is None:
+                continue
+            if r.compared == 0:
+                lines.append(f"  {q:<11} -        not compared (the candidate does not expose it)")
+                continue
+            w = "-" if r.worst_ratio is None else f"{r.worst_ratio:.3g}"
+            extra = f"  ({r.unresolved} unresolvable in {self.dtype}: tol >= 1)" if r.unresolved else ""
+            lines.append(f"  {q:<11} {'pass' if r.passed else 'FAIL':<8} {w:>13}  {r.worst_at}{extra}")
+        for r in self.failures:
+            lines.append(f"  FAILED {r.source} shape {list(r.shape)}, {r.steps} steps: first divergence at "
+                         f"{r.divergence}")
+        skipped = [r for r in self.runs if r.skipped is not None]
+        if skipped:
+            reasons = sorted({r.skipped for r in skipped})
+            lines.append(f"  skipped {len(skipped)}: " + "; ".join(reasons[:3]))
+        if self.shrunk is not None:
+            s = self.shrunk
+            lines.append(f"  shrunk failing input (from shape {list(s.original_shape)}, {s.original_steps} steps; "
+                         f"{s.evaluations} runs): shape {list(s.shape)}, {len(s.grads)} step(s), fails at "
+                         f"{s.divergence}")
+            lines.append(s.grads_text())
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# candidate protocol
+
+def candidate_kind(candidate: Any) -> str:
+    """``"object"`` (init/update) or ``"step"`` (callable); TypeError otherwise."""
+    if callable(getattr(candidate, "init", None)) and callable(getattr(candidate, "update", None)):
+        return "object"
+    if callable(candidate):
+        return "step"
+    raise TypeError(f"candidate: expected an object with init/update or a step callable, got "
+                    f"{type(candidate).__name__}")
+
+
+def _name_of(candidate: Any) -> str:
+    n = getattr(candidate, "name", None)
+    if isinstance(n, str):
+        return n
+    n = getattr(candidate, "__qualname__", None) or type(candidate).__qualname__
+    return n
+
+
+_STATE_ATTRS = (("factors", "roots"), ("stats", "roots"), ("H", "root"), ("v", None))
+
+
+def _extract(candidate: Any, state: Any) -> dict:
+    """The candidate's raw (unconverted) factors/roots from its state (module docstring)."""
+    q = None
+    if callable(getattr(candidate, "quantities", None)):
+        q = candidate.quantities(state)
+    elif isinstance(state, Mapping):
+        q = state
+    if q is not None:
+        return {"factors": q.get("factors"), "roots": q.get("roots")}
+    for fa, ra in _STATE_ATTRS:
+        if hasattr(state, fa):
+            f = getattr(state, fa)
+            r = getattr(state, ra, None) if ra else None
+            return {"factors": tuple(f) if isinstance(f, (tuple, list)) else (f,),
+                    "roots": None if r is None else (tuple(r) if isinstance(r, (tuple, list)) else (r,))}
+    return {"factors": None, "roots": None}
+
+
+def _dtype_of(x: Any) -> str:
+    dt = getattr(x, "dtype", None)
+    if dt is None:
+        return type(x).__name__
+    try:
+        return np.dtype(dt).name
+    except TypeError:
+        return str(dt).replace("torch.", "")
+
+
+def _as64(x: Any) -> np.ndarray:
+    from krad_ref import backend
+
+    if isinstance(x, np.ndarray):
+        return np.asarray(x, dtype=np.float64)
+    try:
+        return np.asarray(backend.to_numpy(x), dtype=np.float64)
+    except Exception:  # noqa: BLE001 - anything array-like the candidate returns
+        return np.asarray(x, dtype=np.float64)
+
+
+def run_candidate(candidate: Any, algorithm: str, config: dict, shape: Sequence[int], grads: Sequence[np.ndarray],
+                  dtype: str) -> tuple[list, list]:
+    """Run a candidate over ``grads`` (cast to ``dtype``); returns (quantity dicts in float64, raw dtypes).
+
+    Raises whatever the candidate raises (the caller reports it)."""
+    kind = candidate_kind(candidate)
+    outs, dts = [], []
+    cast = [np.array(g, dtype=dtype) for g in grads]
+    if kind == "object":
+        state = candidate.init(tuple(shape), dict(config), dtype=dtype)
+        for G in cast:
+            direction, state = candidate.update(G.copy(), state, dict(config))
+            raw = _extract(candidate, state)
+            raw["direction"] = direction
+            outs.append(raw)
+    else:
+        for k in range(1, len(cast) + 1):
+            out = candidate([g.copy() for g in cast[:k]], dict(config), dtype=dtype)
+            raw = dict(out) if isinstance(out, Mapping) else {"direction": out}
+            outs.append({"factors": raw.get("factors"), "roots": raw.get("roots"), "direction": raw["direction"]})
+    res = []
+    for raw in outs:
+        d = {}
+        types = {}
+        for q in _QUANTS:
+            v = raw.get(q)
+            if v is None:
+                d[q] = None
+                continue
+            if q == "direction":
+                types[q] = [_dtype_of(v)]
+                d[q] = _as64(v)
+            else:
+                v = tuple(v)
+                types[q] = [_dtype_of(a) for a in v]
+                d[q] = tuple(_as64(a) for a in v)
+        res.append(d)
+        dts.append(types)
+    return res, dts
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# reference and tolerances
+
+def _mbag_quantities(state, direction) -> dict:
+    return {"factors": (_as64(state.H),), "roots": (_as64(state.root),), "direction": _as64(direction)}
+
+
+def _quantities(algorithm: str, state: Any, direction: Any) -> dict:
+    if algorithm.startswith("mbag"):
+        return _mbag_quantities(state, direction)
+    return gformat.quantities(algorithm, state, direction)
+
+
+def reference_run(algorithm: str, cfg: Any, shape: Sequence[int], grads: Sequence[np.ndarray]) -> list:
+    """krad_ref's own run in float64 on NumPy: one quantity dict per step."""
+    from krad_ref import algorithm as registry
+    from krad_ref import backend
+
+    alg = registry.get(algorithm)
+    xp = backend.get_namespace("numpy")
+    state = alg.init(tuple(shape), cfg, dtype="float64", xp=xp)
+    out = []
+    for g in grads:
+        direction, state = alg.update(np.array(g, dtype=np.float64), state, cfg)
+        out.append(_quantities(algorithm, state, direction))
+    return out
+
+
+def _cond_stack(F: np.ndarray) -> float:
+    F = np.asarray(F, dtype=np.float64)
+    if F.ndim < 2:
+        a = np.abs(F)
+        return float(a.max() / a.min()) if a.size and a.min() > 0 else 1.0
+    w = np.linalg.eigvalsh((F + np.swapaxes(F, -1, -2)) / 2)
+    lo, hi = w[..., 0], w[..., -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(lo > 0, hi / lo, np.inf)
+    return float(np.max(k))
+
+
+def fallback_tolerances(steps: Sequence[Mapping], dtype: str, *, c: float = tolerance.C) -> list:
+    """A crude model for algorithms ``tolerance.step_tolerances`` does not cover (MBAG family):
+    tol = c * n * u * k * kappa, n the last axis of the quantity, kappa the largest condition number of the
+    step's (stacked) factors. Upper-estimate only; it separates rounding from formula errors, nothing finer."""
+    u = tolerance.unit_roundoff(dtype)
+    out = []
+    for k, st in enumerate(steps, 1):
+        kap = max([_cond_stack(f) for f in st["factors"]] or [1.0])
+        kap = kap if math.isfinite(kap) else 1.0 / u
+        f = tuple(c * f.shape[-1] * u * k * kap for f in st["factors"])
+        r = None if st.get("roots") is None else tuple(c * r.shape[-1] * u * k * kap for r in st["roots"])
+        out.append({"factors": f, "roots": r, "direction": c * st["direction"].size * u * k * kap})
+    return out
+
+
+def reference_tolerances(algorithm: str, cfg: Any, shape: Sequence[int], steps: Sequence[Mapping],
+                         grads: Sequence[np.ndarray], dtype: str) -> list:
+    """Per-step tolerances for ``dtype`` around a float64 reference run (``steps``)."""
+    if algorithm in _TENSOR_ALGS:
+        from krad_ref import algorithm as registry
+        from krad_ref import backend
+
+        st0 = registry.get(algorithm).init(tuple(shape), cfg, dtype="float64", xp=backend.get_namespace("numpy"))
+        init = _quantities(algorithm, st0, np.zeros(tuple(shape)))["factors"]
+        return tolerance.step_tolerances(algorithm, cfg, shape, steps, grads, dtype, init_factors=init)
+    return fallback_tolerances(steps, dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# judging one run
+
+def _judge(source: str, shape, config: dict, expected: Sequence[Mapping], tols: Sequence[Mapping],
+           got: Sequence[Mapping], types: Sequence[Mapping], dtype: str) -> RunResult:
+    ratios, unresolved = [], {q: 0 for q in _QUANTS}
+    divergence = None
+    not_exposed = tuple(q for q in ("factors", "roots") if expected and expected[0].get(q) is not None
+                        and got and got[0].get(q) is None)
+    for k, (e, t, g, ty) in enumerate(zip(expected, tols, got, types), 1):
+        row = {}
+        for q, dts in ty.items():
+            bad = [d for d in dts if d != dtype]
+            if bad and divergence is None:
+                divergence = Divergence(k, DTYPE_CHECK, message=f"{q} returned as {bad[0]}, but {dtype} was promised")
+        for q in _QUANTS:
+            ev, gv, tv = e.get(q), g.get(q), t.get(q)
+            if ev is None or gv is None or tv is None:
+                row[q] = None
+                continue
+            if q == "direction":
+                ev, gv, tv = (ev,), (gv,), (tv,)
+            if len(ev) != len(gv) or any(a.shape != b.shape for a, b in zip(ev, gv)):
+                row[q] = math.inf
+                if divergence is None:
+                    divergence = Divergence(k, q, message=f"shape mismatch: expected {[a.shape for a in ev]}, "
+                                                          f"got {[b.shape for b in gv]}")
+                continue
+            worst = None
+            for i, (a, b, ti) in enumerate(zip(ev, gv, tv)):
+                err = tolerance.rel_error(b, a)
+                if ti >= 1.0 and math.isfinite(err):
+                    unresolved[q] += 1
+                    continue
+                r = err / ti
+                worst = r if worst is None else max(worst, r)
+                if r > 1.0 and divergence is None:
+                    divergence = Divergence(k, q, None if q == "direction" else i, err, ti)
+            row[q] = worst
+        ratios.append(row)
+    return RunResult(source, tuple(shape), len(expected), config, ratios, unresolved, not_exposed, divergence)
+
+
+def _run_one(candidate, algorithm: str, cfg, shape, grads, dtype: str, source: str,
+             expected=None, tols=None) -> RunResult:
+    cfg_dict = gformat.config_fields(cfg)
+    if expected is None:
+        try:
+            expected = reference_run(algorithm, cfg, shape, grads)
+            tols = reference_tolerances(algorithm, cfg, shape, expected, grads, dtype)
+        except (ValueError, TypeError) as exc:
+            return RunResult(source, tuple(shape), len(grads), cfg_dict, [], {}, skipped=f"reference refused: {exc}")
+    try:
+        got, types = run_candidate(candidate, algorithm, cfg_dict, shape, grads, dtype)
+    except NotImplementedError as exc:
+        return RunResult(source, tuple(shape), len(grads), cfg_dict, [], {},
+                         skipped=f"candidate declined: {exc or 'NotImplementedError'}")
+    except Exception as exc:  # noqa: BLE001 - a crashing candidate is a finding
+        return RunResult(source, tuple(shape), len(grads), cfg_dict, [], {},
+                         divergence=Divergence(0, "exception", message=f"{type(exc).__name__}: {exc}"))
+    if len(got) != len(expected):
+        return RunResult(source, tuple(shape), len(grads), cfg_dict, [], {},
+                         divergence=Divergence(len(got), "exception", message="wrong number of outputs"))
+    return _judge(source, shape, cfg_dict, expected, tols, got, types, dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# generated sequences and shrinking
+
+def _gen_shape(rng, algorithm: str) -> tuple:
+    if algorithm in ("kradagrad_star", "kradagrad", "shampoo") and rng.random() < 0.25:
+        return tuple(int(d) for d in rng.integers(1, 4, size=3))
+    return tuple(int(d) for d in rng.integers(1, 6, size=2))
+
+
+def _gen_grad(rng, shape) -> np.ndarray:
+    kind = rng.integers(0, 3)
+    if kind == 1 and len(shape) >= 2:  # rank one
+        G = np.multiply.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1:]))
+    else:
+        G = rng.standard_normal(shape)
+        if kind == 2:
+            G = G * (rng.random(shape) < 0.5)
+    mat = G.reshape(shape[0], -1) if G.ndim else G.reshape(1, 1)
+    nrm = float(np.linalg.norm(mat, 2))
+    if nrm > 0:
+        G = G * (rng.uniform(0.1, 1.0) / nrm)
+    return G.astype(np.float32).astype(np.float64)
+
+
+def _generate(rng, algorithm: str, n: int) -> list:
+    out = []
+    for _ in range(n):
+        shape = _gen_shape(rng, algorithm)
+        steps = int(rng.integers(1, 7))
+        out.append((shape, [_gen_grad(rng, shape) for _ in range(steps)]))
+    return out
+
+
+def _simplify(x: float) -> float:
+    if x == 0 or not math.isfinite(x):
+        return x
+    e = math.floor(math.log10(abs(x)))
+    return float(np.float32(round(x / 10.0 ** e) * 10.0 ** e))
+
+
+def _shrink(candidate, algorithm: str, cfg, shape, grads, dtype: str, first: RunResult,
+            budget: int, seconds: float) -> ShrunkInput:
+    evals = 0
+    t0 = time.perf_counter()
+    best_shape, best = tuple(shape), [np.array(g) for g in grads]
+    best_div = first.divergence
+
+    def fails(shp, gs) -> Divergence | None:
+        nonlocal evals
+        evals += 1
+        if not gs or min(shp, default=1) < 1:
+            return None
+        r = _run_one(candidate, algorithm, cfg, shp, gs, dtype, "shrink")
+        d = None if r.skipped is not None else r.divergence
+        # keep the failure's kind: a numerical divergence must not shrink into a crash (e.g. a shape error)
+        return None if d is None or (d.quantity == "exception") != (first.divergence.quantity == "exception") else d
+
+    def out_of_budget() -> bool:
+        return evals >= budget or time.perf_counter() - t0 > seconds
+
+    def attempt(shp, gs) -> bool:
+        nonlocal best_shape, best, best_div
+        if out_of_budget():
+            return False
+        d = fails(shp, gs)
+        if d is not None:
+            best_shape, best, best_div = tuple(shp), gs, d
+            return True
+        return False
+
+    if best_div is not None and best_div.step >= 1:
+        attempt(best_shape, best[:best_div.step])
+    changed = True
+    while changed and not out_of_budget():
+        changed = False
+        j = 0
+        while j < len(best) and len(best) > 1:  # drop single steps
+            if not attempt(best_shape, best[:j] + best[j + 1:]):
+                j += 1
+            else:
+                changed = True
+        for ax in range(len(best_shape)):  # drop one index of a mode
+            i = 0
+            while best_shape[ax] > 1 and i < best_shape[ax]:
+                shp = best_shape[:ax] + (best_shape[ax] - 1,) + best_shape[ax + 1:]
+                if attempt(shp, [np.delete(g, i, axis=ax) for g in best]):
+                    changed = True
+                else:
+                    i += 1
+        for j in range(len(best)):  # zero entries: half a gradient, then single entries
+            flat = best[j].reshape(-1)
+            nz = np.flatnonzero(flat)
+            halves = [nz[: len(nz) // 2], nz[len(nz) // 2:]] if len(nz) > 1 else []
+            for idx in [*halves, *([i] for i in nz)]:
+                cur = best[j].reshape(-1)
+                if not np.any(cur[idx]):
+                    continue
+                new = cur.copy()
+                new[idx] = 0.0
+                if attempt(best_shape, best[:j] + [new.reshape(best_shape)] + best[j + 1:]):
+                    changed = True
+        for j in range(len(best)):  # round to one significant digit
+            new = np.vectorize(_simplify)(best[j]) if best[j].size else best[j]
+            if not np.array_equal(new, best[j]) and attempt(best_shape, best[:j] + [new] + best[j + 1:]):
+                changed = True
+    return ShrunkInput(best_shape, best, best_div, tuple(shape), len(grads), evals)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# check
+
+def _resolve_config(algorithm: str, config: Any):
+    from krad_ref import algorithm as registry
+
+    Config = registry.get(algorithm).Config
+    if config is None:
+        return Config()
+    if isinstance(config, Mapping):
+        return gformat.make_config(algorithm, dict(config))
+    if not isinstance(config, Config):
+        raise TypeError(f"config: expected a {Config.__name__}, a dict of its fields or None, got "
+                        f"{type(config).__name__}")
+    return config
+
+
+def _golden_cases(algorithm: str, cases: Any) -> list:
+    if cases is None or cases == "none":
+        return []
+    if cases == "shipped":
+        return [c for c in gformat.load_shipped() if c.algorithm == algorithm]
+    out = []
+    for c in cases:
+        if isinstance(c, gformat.GoldenCase):
+            out.append(c)
+        else:
+            got = gformat.load_shipped([c]) if not str(c).endswith((".json", ".npz")) else [gformat.load(c)]
+            if not got:
+                raise ValueError(f"cases: no golden case {c!r} (shipped: "
+                                 f"{[p.stem for p in gformat.shipped_paths()]})")
+            out += got
+    bad = [c.case_id for c in out if c.algorithm != algorithm]
+    if bad:
+        raise ValueError(f"cases: {bad} are not {algorithm!r} cases")
+    return out
+
+
+def _aggregate(runs: Sequence[RunResult]) -> dict:
+    out = {}
+    for q in _QUANTS:
+        worst, at, unres, n, ok = None, "", 0, 0, True
+        for r in runs:
+            if r.skipped is not None:
+                continue
+            unres += r.unresolved.get(q, 0)
+            for k, row in enumerate(r.ratios, 1):
+                v = row.get(q)
+                if v is None:
+                    continue
+                n += 1
+                if worst is None or v > worst:
+                    worst, at = v, f"{r.source} step {k}"
+            if r.divergence is not None and r.divergence.quantity == q:
+                ok = False
+        out[q] = QuantityResult(q, ok and (worst is None or worst <= 1.0), worst, at, unres, n)
+    bad = [r for r in runs if r.skipped is None and r.divergence is not None and r.divergence.quantity == DTYPE_CHECK]
+    judged = sum(r.skipped is None for r in runs)
+    out[DTYPE_CHECK] = QuantityResult(DTYPE_CHECK, not bad, None,
+                                      f"{bad[0].source}: {bad[0].divergence.message}" if bad else "", 0, judged)
+    ex = [r for r in runs if r.divergence is not None and r.divergence.quantity == "exception"]
+    if ex:
+        out["exception"] = QuantityResult("exception", False, None, f"{ex[0].source}: {ex[0].divergence.message}",
+                                          0, len(ex))
+    return out
+
+
+def check(candidate: Any, algorithm: str, config: Any = None, *, dtype: str = "float64",
+          cases: Any = "shipped", examples: int = 20, seed: int = 0, shrink: bool = True,
+          shrink_budget: int = 300, shrink_seconds: float = 20.0) -> CheckReport:
+    """Run ``candidate`` against krad_ref's ``algorithm`` and report every step that leaves the tolerance model.
+
+    References:
+      ``krad_ref.crossval.tolerance`` (the model), ``krad_ref.crossval.format`` (golden vectors); this module's
+      docstring defines the candidate protocols, the generated sequences and the shrinking.
+
+    Args:
+      candidate: an object with ``init``/``update`` over NumPy arrays, or a step callable (module docstring).
+      algorithm: a krad_ref algorithm id ("kradagrad_star", "kradagrad", "shampoo", "adagrad_full",
+        "adagrad_diag", "mbag", ...; golden cases exist for the first five).
+      config: krad_ref Config instance, a dict of its fields, or None (defaults); used for generated sequences
+        (each golden case carries its own config).
+      dtype: "float64" or "float32": the dtype the candidate promises to compute in. Its inputs are cast to it,
+        its outputs must come back in it, and the tolerances are those of this dtype.
+      cases: "shipped" (the golden cases of ``algorithm`` shipped in the package), None / "none", or a list of
+        case ids, file paths or GoldenCase objects.
+      examples: number of generated gradient sequences (0: golden cases only).
+      seed: seed of the generator (``krad_ref.backend.rng``); the same seed gives the same sequences.
+      shrink: shrink the first failing generated sequence; ``shrink_budget`` candidate runs and
+        ``shrink_seconds`` bound it.
+
+    Returns:
+      :class:`CheckReport` (``passed``, ``quantities``, ``runs``, ``first_divergence``, ``shrunk``; ``str`` is
+      the text report).
+    """
+    from krad_ref import backend
+
+    t0 = time.perf_counter()
+    if dtype not in gformat.DTYPES:
+        raise ValueError(f"dtype: expected one of {gformat.DTYPES}, got {dtype!r}")
+    candidate_kind(candidate)
+    cfg = _resolve_config(algorithm, config)
+    runs: list = []
+    for case in _golden_cases(algorithm, cases):
+        ccfg = gformat.make_config(case)
+        runs.append(_run_one(candidate, algorithm, ccfg, case.shape, list(case.grads), dtype,
+                             f"golden:{case.case_id}", case.expected(), case.tolerances(dtype)))
+    shrunk = None
+    if examples:
+        rng = backend.rng(seed)
+        for i, (shape, grads) in enumerate(_generate(rng, algorithm, int(examples))):
+            r = _run_one(candidate, algorithm, cfg, shape, grads, dtype, f"generated:{i}")
+            runs.append(r)
+            if shrink and shrunk is None and not r.passed and r.divergence.quantity != "exception":
+                shrunk = _shrink(candidate, algorithm, cfg, shape, grads, dtype, r, shrink_budget, shrink_seconds)
+    return CheckReport(_name_of(candidate), algorithm, dtype, gformat.config_fields(cfg), runs, _aggregate(runs),
+                       shrunk, seed if examples else None, time.perf_counter() - t0)
