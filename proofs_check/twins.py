@@ -74,9 +74,10 @@ __all__ = [
     "schedule_mode",
     "rel_error",
     "to_float",
+    "mbag_newton_schulz",
 ]
 
-ALGORITHMS = ("kradagrad_star", "kradagrad", "shampoo", "adagrad_full", "adagrad_diag")
+ALGORITHMS = ("kradagrad_star", "kradagrad", "shampoo", "adagrad_full", "adagrad_diag", "mbag", "mbag_ema", "mbag_n")
 T_RULES = ("spectral", "frobenius", "trace", "code")
 SCHEDULES = ("alternate", "sqrt")
 VARIANTS = ("paper", "reference-code")
@@ -103,6 +104,13 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     # Sec. 2.3: "kradagrad" (delta I + H)^{-1/2} g, "duchi" (delta I + H^{1/2})^{-1} g; H = sum g g^T, g = vec(G)
     "adagrad_full": dict(delta=1e-6, form="kradagrad"),
     "adagrad_diag": dict(eps=1e-6, eps_placement="inside", initial_accumulator=0.0),
+    # MBAG Alg. 1 / Alg. 2 / MBAG-N (krad_ref.mbag defaults). root_method changes the exact value here: a fixed
+    # T_NS Newton-Schulz root is compared with the same T_NS steps in mp (errata 6). floor_dtype: the u of
+    # MBAG-EMA's automatic damping floor 16 tau u ||G||_F (damping_floor=None); a twin-only parameter.
+    "mbag": dict(lam=0.01, beta=0.9, T_sqr=50, T_NS=5, tau=None, remainder="error", root_method="newton_schulz"),
+    "mbag_ema": dict(lam=0.01, beta=0.9, alpha=0.99, T_sqr=50, T_NS=5, tau=None, remainder="error",
+                     root_method="newton_schulz", damping_floor=None, floor_dtype="float64"),
+    "mbag_n": dict(lam=0.01, beta=0.9, tau=None, remainder="error"),
 }
 
 
@@ -552,12 +560,150 @@ def _adagrad_diag_steps(G_list, p, init, roots):
     return out
 
 
+# --------------------------------------------------------------------------------------------------------------
+# MBAG family (krad_ref/mbag.py's twins): per-group Sherman-Morrison inverse, Newton-Schulz / exact roots
+# --------------------------------------------------------------------------------------------------------------
+_MBAG_U = {"float64": 2.0 ** -53, "float32": 2.0 ** -24}
+#: krad_ref.mbag.AUTO_FLOOR_FACTOR (MBAG-EMA's automatic damping floor 16 tau u ||G||_F), restated here
+MBAG_AUTO_FLOOR_FACTOR = 16
+
+
+def _mbag_layout(shape: tuple, tau: Any, remainder: str) -> tuple[int, int, int]:
+    """(num_groups, tau, pad) as krad_ref.mbag.layout: tau None is structural (2-D: n; order >= 3: the product of
+    the trailing dims; 1-D: the whole vector; 0-D: 1); the row-major flat parameter is cut into runs of tau."""
+    if tau is None:
+        tau = 1 if len(shape) == 0 else shape[0] if len(shape) == 1 else shape[1] if len(shape) == 2 \
+            else math.prod(shape[2:])
+    tau = int(tau)
+    N = math.prod(shape)
+    pad = (-N) % tau
+    if pad and remainder != "pad":
+        raise ValueError(f"tau: {tau} does not divide N = {N} (remainder={remainder!r})")
+    return (N + pad) // tau, tau, pad
+
+
+def _mbag_group(T: np.ndarray, tau: int, pad: int) -> np.ndarray:
+    flat = list(T.reshape(-1).tolist()) + [mpmath.mpf(0)] * pad  # row-major (C order): the paper's vec(W^T)
+    return np.array(flat, dtype=object).reshape(-1, tau)
+
+
+def _mbag_ungroup(V: np.ndarray, shape: tuple) -> np.ndarray:
+    N = math.prod(shape)
+    return np.array(V.reshape(-1).tolist()[:N], dtype=object).reshape(shape)
+
+
+def mbag_newton_schulz(A: Any, num_iters: int, *, dps: int | None = None) -> tuple[np.ndarray, np.ndarray, Any]:
+    """``num_iters`` coupled Newton-Schulz steps in mp (krad_ref.mbag.batched_newton_schulz for one matrix):
+    s = ||A||_F, X_0 = A / s, Y_0 = I, T = 3I - Y X, X <- X T / 2, Y <- T Y / 2; returns
+    (sqrt(s) sym(X_N), sym(Y_N) / sqrt(s), ||I - Y_N X_N||_F) as (object array, object array, mpf). The same fixed
+    count as the float code (errata 6): the truncation error of the iteration is part of the exact value."""
+    with M.workdps(dps):
+        A = _obj(A)
+        n = A.shape[0]
+        I = _eye(n)
+        s = _fro(A)
+        X, Y = A / s, I.copy()
+        half = mpmath.mpf(0.5)
+        for _ in range(int(num_iters)):
+            Tm = 3 * I - Y @ X
+            X, Y = (X @ Tm) * half, (Tm @ Y) * half
+        r = mpmath.sqrt(s)
+        return _sym(X) * r, _sym(Y) / r, _fro(I - Y @ X)
+
+
+def _mbag_stack(mats: Sequence[np.ndarray], tau: int) -> np.ndarray:
+    out = np.empty((len(mats), tau, tau), dtype=object)
+    for i, A in enumerate(mats):
+        out[i] = A
+    return out
+
+
+def _mbag_init_stack(init: Any, name: str, g: int, tau: int, diag) -> list[np.ndarray]:
+    if init is None:
+        return [_eye(tau) * diag for _ in range(g)]
+    arr = _obj(getattr(init, name) if hasattr(init, name) else init)
+    if arr.shape != (g, tau, tau):
+        raise ValueError(f"init: expected a ({g}, {tau}, {tau}) stack, got {arr.shape}")
+    return [arr[i] for i in range(g)]
+
+
+def _mbag_steps(alg: str):
+    """The MBAG family (krad_ref.mbag): t = count + 1; per group i (row-major runs of tau, zero padded):
+    "mbag"     H_t = H - (H g)(H g)^T / (1 + g^T H g), H_0 = I / lam; root refreshed when t % T_sqr == 0,
+               eigh: H^{1/2}; newton_schulz: sqrt(||H||_F) X_{T_NS}; before the first refresh I / sqrt(lam)
+    "mbag_ema" G_t = alpha G + (1 - alpha) g g^T, G_0 = lam I; root (G + extra I)^{-1/2} (eigh) or
+               Y_{T_NS} / sqrt(||G + extra I||_F), extra = max(0, floor - alpha^t lam) (``ema_damping``)
+    "mbag_n"   H_t as "mbag", R = H_t every step
+    and v_t = beta v + R g (v = R g when beta == 0), direction ungroup(v_t)."""
+
+    def steps(G_list, p, init, roots):
+        shape = tuple(G_list[0].shape)
+        g, tau, pad = _mbag_layout(shape, p["tau"], p["remainder"])
+        lam = M.to_mpf(p["lam"])
+        beta = M.to_mpf(p["beta"])
+        ema = alg == "mbag_ema"
+        S = _mbag_init_stack(init, "G" if ema else "H", g, tau, lam if ema else 1 / lam)
+        R0 = _eye(tau) / mpmath.sqrt(lam)
+        Rs = [R0.copy() for _ in range(g)]
+        res = [mpmath.mpf(0)] * g
+        v = np.array([mpmath.mpf(0)] * (g * tau), dtype=object).reshape(g, tau)
+        out = []
+        for t, Gf in enumerate(G_list, 1):
+            gb = _mbag_group(_obj(Gf), tau, pad)
+            for i in range(g):
+                x = gb[i]
+                if ema:
+                    a = M.to_mpf(p["alpha"])
+                    S[i] = _sym(S[i] * a + np.outer(x, x) * (1 - a))
+                else:
+                    u = S[i] @ x
+                    S[i] = _sym(S[i] - np.outer(u, u) / (1 + mpmath.fsum(x * u)))
+            refreshed = False
+            if alg == "mbag_n":
+                Rs = [A.copy() for A in S]
+            elif t % int(p["T_sqr"]) == 0:
+                refreshed = True
+                for i in range(g):
+                    if ema:
+                        paper = M.to_mpf(p["alpha"]) ** t * lam
+                        if p["damping_floor"] is None:
+                            floor = MBAG_AUTO_FLOOR_FACTOR * tau * M.to_mpf(_MBAG_U[p["floor_dtype"]]) * _fro(S[i])
+                        else:
+                            floor = M.to_mpf(p["damping_floor"])
+                        extra = max(floor - paper, mpmath.mpf(0))
+                        if p["root_method"] == "eigh":
+                            Rs[i], res[i] = psd_fn(S[i], mpmath.mpf(-0.5), shift=extra), mpmath.mpf(0)
+                        else:
+                            _, Rs[i], res[i] = mbag_newton_schulz(S[i] + _eye(tau) * extra, p["T_NS"])
+                    elif p["root_method"] == "eigh":
+                        Rs[i], res[i] = psd_fn(S[i], mpmath.mpf(0.5)), mpmath.mpf(0)
+                    else:
+                        Rs[i], _, res[i] = mbag_newton_schulz(S[i], p["T_NS"])
+            pg = np.array([Rs[i] @ gb[i] for i in range(g)], dtype=object).reshape(g, tau)
+            v = pg if p["beta"] == 0 else v * beta + pg
+            rec = {"count": t, "factors": (_mbag_stack(S, tau),)}
+            if alg != "mbag_n":
+                rec["refreshed"] = refreshed
+                rec["residual"] = tuple(res)
+            if roots:
+                if alg != "mbag_n":
+                    rec["roots"] = (_mbag_stack(Rs, tau),)
+                rec["direction"] = _out_dir(_mbag_ungroup(v, shape))
+            out.append(rec)
+        return out
+
+    return steps
+
+
 _STEPS = {
     "kradagrad_star": _star_steps,
     "kradagrad": _alt_steps,
     "shampoo": _shampoo_steps,
     "adagrad_full": _adagrad_full_steps,
     "adagrad_diag": _adagrad_diag_steps,
+    "mbag": _mbag_steps("mbag"),
+    "mbag_ema": _mbag_steps("mbag_ema"),
+    "mbag_n": _mbag_steps("mbag_n"),
 }
 
 
@@ -589,7 +735,7 @@ def twin_trajectory(algorithm_id: str, config: Any = None, grads: Sequence[Any] 
     G_list = _grad_list(grads)
     if not G_list:
         return []
-    if G_list[0].ndim == 0:
+    if G_list[0].ndim == 0 and not algorithm_id.startswith("mbag"):
         raise ValueError("grads: order-0 (scalar) parameters have no factors")
     with M.workdps(dps):
         recs = _STEPS[algorithm_id](G_list, p, init, roots)

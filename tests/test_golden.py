@@ -242,11 +242,11 @@ def test_step_tolerances_from_a_reference_run_match_the_golden_model():
 
 def test_full_curated_list_passes_in_both_dtypes(tmp_path):
     """Every curated case (not only the shipped ones: ill-conditioned KrADagrad and Shampoo, decay, relative eps,
-    reference-code variants, vectors) regenerates, loads from .json and .npz, and krad_ref passes it in float64 and
-    in float32; the mbag family has no mp twin and hence no case."""
+    reference-code variants, vectors, the MBAG family with eigh and fixed-T_NS Newton-Schulz roots) regenerates, loads
+    from .json and .npz, and krad_ref passes it in float64 and in float32."""
     from proofs_check import golden
 
-    assert not any(cid.startswith("mbag") for cid in golden.case_ids())
+    assert {cid.split("/")[0] for cid in golden.case_ids()} >= {"mbag", "mbag_ema", "mbag_n"}
     paths = golden.generate(tmp_path)
     assert len(paths) == len(golden.case_ids()) >= 20
     for p in paths:
@@ -254,3 +254,34 @@ def test_full_curated_list_passes_in_both_dtypes(tmp_path):
         for dtype in ("float64", "float32"):
             worst = _worst(case, fmt.replay(case, dtype), dtype)
             assert all(v <= 1.0 for v in worst.values()), (case.case_id, dtype, worst)
+
+
+def test_mbag_golden_cases_are_shipped_and_meaningful():
+    """MBAG (errata 6): a well-conditioned eigh case and a tau < mn Newton-Schulz case are shipped; their tolerances
+    are tight in float64 and below 1 in float32, and the ill-conditioned curated case has looser ones."""
+    from proofs_check import golden
+
+    well, ns = CASES["mbag__well_4x3"], CASES["mbag__tau6_ns_4x3"]
+    assert well.config["root_method"] == "eigh" and ns.config["root_method"] == "newton_schulz"
+    assert ns.config["tau"] == 6 and ns.steps[0].factors[0].shape == (2, 6, 6)
+    for case in (well, ns):
+        for step in case.steps:
+            for q in T.QUANTITIES:
+                assert max(np.atleast_1d(step.tolerance["float64"][q])) < 1e-9
+                assert max(np.atleast_1d(step.tolerance["float32"][q])) < 1
+    ill = golden.build_case(golden.CASES["mbag/ill_ns_4x3"])
+    assert max(ill.steps[-1].tolerance["float64"]["roots"]) > 1e3 * max(well.steps[-1].tolerance["float64"]["roots"])
+
+
+def test_mbag_newton_schulz_root_is_compared_at_the_same_iteration_count():
+    """Errata 6: the expected NS root is T_NS exact Newton-Schulz steps, not H^(1/2): krad_ref's T_NS = 5 root is
+    within tolerance of it, while the exact square root is far from it (the truncation error is not rounding)."""
+    from proofs_check import twins
+
+    case = CASES["mbag__tau6_ns_4x3"]
+    step = case.steps[-1]
+    got = fmt.replay(case, "float64")[-1]
+    assert T.compare(step.expected(), got, step.tolerance["float64"])["roots"] <= 1
+    H = step.factors[0]
+    exact = tuple(np.stack([twins.to_float(twins.psd_fn(Hi, 0.5)) for Hi in H])[None])
+    assert T.compare(step.expected(), {"roots": exact}, step.tolerance["float64"])["roots"] > 100

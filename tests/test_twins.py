@@ -395,3 +395,134 @@ def test_float_trajectory_matches_twin(case, dtype):
         assert err <= tol, f"step {k} direction: rel err {err:.3g} > tol {tol:.3g} (cond {cond:.3g})"
         worst = max(worst, err / tol)
     assert worst <= 1.0
+
+
+# ==============================================================================================================
+# MBAG family (krad_ref.mbag): twins against closed forms, and krad_ref's float runs against the twins
+# ==============================================================================================================
+# Stated tolerance: krad_ref.crossval.tolerance's MBAG rule (module docstring there), evaluated on the twin's
+# values rounded once to float64: n = tau, per group, worst group,
+#   factors   C tau u k kappa_F,            kappa_F = max_j ||F_j||_2 / ||F_k||_2 (Sherman-Morrison cancellation)
+#   roots     C tau u k (kappa_F cond_e(kappa) + [NS] T_NS min(kappa^1/2, 1.5^T_NS)),  cond_e = min(kappa^1/2,
+#             u^-1/2) for H^1/2 (MBAG), kappa for G^-1/2 (MBAG-EMA); Newton-Schulz roots against T_NS mp steps
+#   direction C tau u k max(1, B_k / ||D_k||),  B_k = beta B_{k-1} + (cond_R + 1) ||R_k||_2 ||g_k||
+# with C = 32. Each case also checks that the float64 tolerance is a real one (< 1e-6).
+MBAG_CASES = [
+    ("mbag", {"root_method": "eigh", "T_sqr": 1, "lam": 0.1}, (4, 3)),
+    ("mbag", {"root_method": "newton_schulz", "T_sqr": 1, "T_NS": 5, "lam": 0.1}, (4, 3)),
+    ("mbag", {"root_method": "newton_schulz", "T_sqr": 2, "T_NS": 7, "lam": 0.01, "beta": 0.0}, (3, 4)),
+    ("mbag", {"root_method": "newton_schulz", "T_sqr": 1, "T_NS": 5, "tau": 6}, (4, 3)),
+    ("mbag", {"root_method": "eigh", "T_sqr": 1, "tau": 5, "remainder": "pad"}, (4, 3)),
+    ("mbag", {"root_method": "eigh", "T_sqr": 3}, (2, 2, 3)),
+    ("mbag_n", {"lam": 0.1}, (4, 3)),
+    ("mbag_n", {"tau": 4}, (8,)),
+    ("mbag_ema", {"T_sqr": 1, "alpha": 0.9, "lam": 0.1}, (3, 4)),
+    ("mbag_ema", {"T_sqr": 2, "alpha": 0.9, "lam": 0.1, "root_method": "eigh"}, (3, 4)),
+]
+
+
+def _mbag_alg(alg_id):
+    pytest.importorskip("krad_ref.mbag")
+    from krad_ref import algorithm
+
+    return algorithm.get(alg_id)
+
+
+def _mbag_q(alg_id, state):
+    F = state.G if alg_id == "mbag_ema" else state.H
+    return F, (None if alg_id == "mbag_n" else state.root)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", MBAG_CASES, ids=[f"{a}-{'-'.join(f'{k}={v}' for k, v in kw.items())}-"
+                                                  f"{'x'.join(map(str, s))}" for a, kw, s in MBAG_CASES])
+def test_mbag_float_trajectory_matches_twin(case, dtype):
+    from krad_ref.crossval import tolerance as TM
+
+    alg_id, kw, shape = case
+    alg = _mbag_alg(alg_id)
+    cfg = alg.Config(**kw)
+    rng = np.random.default_rng(_seed(alg_id, sorted(kw.items()), shape))
+    grads = _grads(rng, shape, STEPS, dtype=np.dtype(dtype))
+    twin = T.twin_trajectory(alg_id, cfg, grads, dps=DPS)
+    expected = [{"factors": tuple(T.to_float(F) for F in r["factors"]),
+                 "roots": tuple(T.to_float(R) for R in r["roots"]) if "roots" in r else None,
+                 "direction": np.asarray(T.to_float(r["direction"]), dtype=np.float64)} for r in twin]
+    init = alg.init(shape, cfg)
+    tols = TM.step_tolerances(alg_id, cfg, shape, expected, grads, dtype, init_factors=(_mbag_q(alg_id, init)[0],))
+    state = alg.init(shape, cfg, dtype=np.dtype(dtype))
+    worst = 0.0
+    for k, (G, rec, tol) in enumerate(zip(grads, twin, tols), 1):
+        direction, state = alg.update(G, state, cfg)
+        assert direction.dtype == np.dtype(dtype) and direction.shape == shape
+        F, R = _mbag_q(alg_id, state)
+        pairs = [("factors", T.rel_error(F, rec["factors"][0]), tol["factors"][0]),
+                 ("direction", T.rel_error(direction, rec["direction"]), tol["direction"])]
+        if R is not None:
+            pairs.append(("roots", T.rel_error(R, rec["roots"][0]), tol["roots"][0]))
+        for name, err, t in pairs:
+            assert err <= t, f"step {k} {name}: rel err {err:.3g} > tol {t:.3g}"
+            worst = max(worst, err / t)
+            if dtype == "float64":
+                assert t < 1e-6, f"step {k} {name}: float64 tolerance {t:.3g} is no real check"
+    assert 0 < worst <= 1.0
+
+
+def test_mbag_twin_statistic_is_the_inverse_of_lam_i_plus_sum_gg():
+    """Eq. (2)/(4): the twin's Sherman-Morrison H_t per group equals (lam I + sum g g^T)^{-1}, groups being
+    row-major runs of tau with zero padding (tau = 5 on 4 x 3: groups 0..4, 5..9, 10, 11 + 3 zeros)."""
+    rng = np.random.default_rng(7)
+    grads = [rng.standard_normal((4, 3)) for _ in range(3)]
+    recs = T.twin_trajectory("mbag_n", None, grads, dps=DPS, lam=0.5, tau=5, remainder="pad", beta=0.0)
+    with M.workdps(DPS):
+        flat = [np.concatenate([g.reshape(-1), np.zeros(3)]).reshape(3, 5) for g in grads]
+        for i in range(3):
+            Gm = mpmath.eye(5) * mpmath.mpf(0.5)
+            for f in flat:
+                x = mpmath.matrix([M.to_mpf(v) for v in f[i]])
+                Gm += x * x.T
+            Hi = T._to_matrix(recs[-1]["factors"][0][i])
+            ok, err = _close(Hi, mpmath.inverse(Gm), 5)
+            assert ok, err
+        # MBAG-N with beta = 0: direction = H_t g_t, group by group
+        H = recs[-1]["factors"][0]
+        d = np.concatenate([H[i] @ T._obj(flat[-1][i]) for i in range(3)])[:12].reshape(4, 3)
+        ok, err = _close(T._to_matrix(d), recs[-1]["direction"], 5)
+        assert ok, err
+
+
+def test_mbag_twin_newton_schulz_converges_to_the_roots_errata_6():
+    """The mp Newton-Schulz pair: sqrt(s) X_N -> A^{1/2}, Y_N / sqrt(s) -> A^{-1/2} (the rescaling of
+    krad_ref.mbag's docstring), under-estimating at a fixed small T_NS; the twin's "mbag" NS root is exactly it."""
+    rng = np.random.default_rng(3)
+    A = _spd(rng, 4, 2.0)
+    sq, isq, res = T.mbag_newton_schulz(A, 40, dps=DPS)
+    with M.workdps(DPS):
+        assert _close(sq, T.psd_fn(A, Fraction(1, 2)), 4)[0]
+        assert _close(isq, T.psd_fn(A, -0.5), 4)[0]
+    assert float(res) < _mp_tol(4)
+    sq5, _, res5 = T.mbag_newton_schulz(A, 5, dps=DPS)
+    e5 = T.rel_error(T.to_float(sq5), T.psd_fn(A, Fraction(1, 2)))
+    assert 1e-6 < e5 < 0.2 and float(res5) > 1e-6
+    # Loewner under-estimate: A^{1/2} - sqrt(s) X_5 is PSD
+    D = T.to_float(T.psd_fn(A, Fraction(1, 2))) - T.to_float(sq5)
+    assert np.linalg.eigvalsh((D + D.T) / 2)[0] > -1e-12
+    g = rng.standard_normal((1, 4))
+    rec = T.twin_trajectory("mbag", None, [g], dps=DPS, T_sqr=1, T_NS=5, beta=0.0, lam=0.25)[0]
+    H = rec["factors"][0][0]
+    assert _close(rec["roots"][0][0], T.mbag_newton_schulz(H, 5, dps=DPS)[0], 4)[0]
+    assert rec["refreshed"] and float(rec["residual"][0]) > 0
+
+
+def test_mbag_twin_schedule_and_momentum():
+    """T_sqr: the root is I / sqrt(lam) until step T_sqr, then refreshed every T_sqr steps; v = beta v + R g."""
+    rng = np.random.default_rng(5)
+    grads = [rng.standard_normal((2, 3)) for _ in range(4)]
+    recs = T.twin_trajectory("mbag", None, grads, dps=DPS, T_sqr=3, root_method="eigh", beta=0.5, lam=4.0)
+    assert [r["refreshed"] for r in recs] == [False, False, True, False]
+    assert _close(recs[1]["roots"][0][0], T._eye(3) * mpmath.mpf(0.5), 3)[0]
+    assert _close(recs[3]["roots"][0][0], recs[2]["roots"][0][0], 3)[0]
+    with M.workdps(DPS):
+        d1 = T._obj(grads[0]) * mpmath.mpf(0.5)
+        d2 = d1 * mpmath.mpf(0.5) + T._obj(grads[1]) * mpmath.mpf(0.5)
+        assert _close(T._to_matrix(d2), recs[1]["direction"], 6)[0]

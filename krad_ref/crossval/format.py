@@ -536,7 +536,9 @@ def quantities(algorithm_id: str, state: Any, direction: Any) -> dict:
     """The compared quantities of a krad_ref state after a step, as float64 NumPy arrays.
 
     factors: KrADagrad*/KrADagrad ``state.factors`` (L_i), Shampoo ``state.stats``, AdaGrad full ``(H,)``,
-    AdaGrad diag ``(v,)``; roots: ``state.roots`` (None for AdaGrad, whose state keeps no root); direction."""
+    AdaGrad diag ``(v,)``, MBAG / MBAG-N ``(H,)`` and MBAG-EMA ``(G,)`` (the (groups, tau, tau) stack); roots:
+    ``state.roots`` (MBAG, MBAG-EMA ``(state.root,)``; None for AdaGrad and MBAG-N, whose states keep no root);
+    direction."""
     if algorithm_id in ("kradagrad_star", "kradagrad"):
         factors, roots = state.factors, state.roots
     elif algorithm_id == "shampoo":
@@ -545,6 +547,12 @@ def quantities(algorithm_id: str, state: Any, direction: Any) -> dict:
         factors, roots = (state.H,), None
     elif algorithm_id == "adagrad_diag":
         factors, roots = (state.v,), None
+    elif algorithm_id == "mbag":
+        factors, roots = (state.H,), (state.root,)
+    elif algorithm_id == "mbag_ema":
+        factors, roots = (state.G,), (state.root,)
+    elif algorithm_id == "mbag_n":
+        factors, roots = (state.H,), None
     else:
         raise ValueError(f"algorithm_id: no golden quantities defined for {algorithm_id!r}")
     return {"factors": tuple(_np64(f) for f in factors),

@@ -30,7 +30,7 @@ Reference and tolerances. On the golden cases (``format.load_shipped``) the expe
 (mpmath twins, rounded once) and the tolerances the case's for ``dtype``; each case carries its own config (the
 ``config`` argument applies to generated sequences only). On generated sequences the reference is krad_ref's
 own algorithm run in float64 on NumPy, and the tolerances come from ``tolerance.step_tolerances`` for
-``dtype`` (algorithms without a model there, e.g. MBAG, get the crude model of :func:`fallback_tolerances`).
+``dtype`` (every algorithm id, the MBAG family included).
 A quantity passes a step when ``error / tolerance <= 1`` (relative Frobenius error, per mode); a tolerance
 >= 1 means the dtype cannot resolve that quantity on that input: it is reported as unresolved, not judged.
 Every returned array must have exactly the promised dtype (a float32 direction where float64 was promised
@@ -58,12 +58,13 @@ from . import format as gformat
 from . import tolerance
 
 __all__ = ["check", "run_candidate", "CheckReport", "RunResult", "QuantityResult", "Divergence", "ShrunkInput",
-           "reference_run", "reference_tolerances", "fallback_tolerances", "candidate_kind", "DTYPE_CHECK"]
+           "reference_run", "reference_tolerances", "candidate_kind", "DTYPE_CHECK"]
 
 #: The pseudo-quantity name under which a wrong returned dtype is reported.
 DTYPE_CHECK = "dtype"
 _QUANTS = ("factors", "roots", "direction")
-_TENSOR_ALGS = ("kradagrad_star", "kradagrad", "shampoo", "adagrad_full", "adagrad_diag")
+_TENSOR_ALGS = ("kradagrad_star", "kradagrad", "shampoo", "adagrad_full", "adagrad_diag", "mbag", "mbag_ema",
+                "mbag_n")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -312,13 +313,7 @@ def run_candidate(candidate: Any, algorithm: str, config: dict, shape: Sequence[
 # ----------------------------------------------------------------------------------------------------------------
 # reference and tolerances
 
-def _mbag_quantities(state, direction) -> dict:
-    return {"factors": (_as64(state.H),), "roots": (_as64(state.root),), "direction": _as64(direction)}
-
-
 def _quantities(algorithm: str, state: Any, direction: Any) -> dict:
-    if algorithm.startswith("mbag"):
-        return _mbag_quantities(state, direction)
     return gformat.quantities(algorithm, state, direction)
 
 
@@ -337,44 +332,17 @@ def reference_run(algorithm: str, cfg: Any, shape: Sequence[int], grads: Sequenc
     return out
 
 
-def _cond_stack(F: np.ndarray) -> float:
-    F = np.asarray(F, dtype=np.float64)
-    if F.ndim < 2:
-        a = np.abs(F)
-        return float(a.max() / a.min()) if a.size and a.min() > 0 else 1.0
-    w = np.linalg.eigvalsh((F + np.swapaxes(F, -1, -2)) / 2)
-    lo, hi = w[..., 0], w[..., -1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        k = np.where(lo > 0, hi / lo, np.inf)
-    return float(np.max(k))
-
-
-def fallback_tolerances(steps: Sequence[Mapping], dtype: str, *, c: float = tolerance.C) -> list:
-    """A crude model for algorithms ``tolerance.step_tolerances`` does not cover (MBAG family):
-    tol = c * n * u * k * kappa, n the last axis of the quantity, kappa the largest condition number of the
-    step's (stacked) factors. Upper-estimate only; it separates rounding from formula errors, nothing finer."""
-    u = tolerance.unit_roundoff(dtype)
-    out = []
-    for k, st in enumerate(steps, 1):
-        kap = max([_cond_stack(f) for f in st["factors"]] or [1.0])
-        kap = kap if math.isfinite(kap) else 1.0 / u
-        f = tuple(c * f.shape[-1] * u * k * kap for f in st["factors"])
-        r = None if st.get("roots") is None else tuple(c * r.shape[-1] * u * k * kap for r in st["roots"])
-        out.append({"factors": f, "roots": r, "direction": c * st["direction"].size * u * k * kap})
-    return out
-
-
 def reference_tolerances(algorithm: str, cfg: Any, shape: Sequence[int], steps: Sequence[Mapping],
                          grads: Sequence[np.ndarray], dtype: str) -> list:
     """Per-step tolerances for ``dtype`` around a float64 reference run (``steps``)."""
-    if algorithm in _TENSOR_ALGS:
-        from krad_ref import algorithm as registry
-        from krad_ref import backend
+    if algorithm not in _TENSOR_ALGS:
+        raise ValueError(f"algorithm: no tolerance model for {algorithm!r}; known: {', '.join(_TENSOR_ALGS)}")
+    from krad_ref import algorithm as registry
+    from krad_ref import backend
 
-        st0 = registry.get(algorithm).init(tuple(shape), cfg, dtype="float64", xp=backend.get_namespace("numpy"))
-        init = _quantities(algorithm, st0, np.zeros(tuple(shape)))["factors"]
-        return tolerance.step_tolerances(algorithm, cfg, shape, steps, grads, dtype, init_factors=init)
-    return fallback_tolerances(steps, dtype)
+    st0 = registry.get(algorithm).init(tuple(shape), cfg, dtype="float64", xp=backend.get_namespace("numpy"))
+    init = _quantities(algorithm, st0, np.zeros(tuple(shape)))["factors"]
+    return tolerance.step_tolerances(algorithm, cfg, shape, steps, grads, dtype, init_factors=init)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -630,7 +598,7 @@ def check(candidate: Any, algorithm: str, config: Any = None, *, dtype: str = "f
     Args:
       candidate: an object with ``init``/``update`` over NumPy arrays, or a step callable (module docstring).
       algorithm: a krad_ref algorithm id ("kradagrad_star", "kradagrad", "shampoo", "adagrad_full",
-        "adagrad_diag", "mbag", ...; golden cases exist for the first five).
+        "adagrad_diag", "mbag", "mbag_ema", "mbag_n"; every one has golden cases).
       config: krad_ref Config instance, a dict of its fields, or None (defaults); used for generated sequences
         (each golden case carries its own config).
       dtype: "float64" or "float32": the dtype the candidate promises to compute in. Its inputs are cast to it,

@@ -35,6 +35,24 @@ of relative perturbations by the case's own conditioning, read from the expected
   rho * cond(P_i), this does not charge the ill-conditioned directions of A_i that the gradient does not reach.
   AdaGrad diag: cond = kappa_F; cond = 1 while k < start_preconditioning_step (D = G).
 
+MBAG family (krad_ref.mbag; errata 6). The quantities are stacks over the g groups: factors (H,) (MBAG, MBAG-N:
+H = G^{-1} per group) or (G,) (MBAG-EMA), roots (R,) (none for MBAG-N), and the direction ungroup(v_k),
+v_k = beta v_{k-1} + R_k g_k. n = tau (every product is a tau-term inner product), the worst group taken.
+* factors: Sherman-Morrison H - (H g)(H g)^T / (1 + g^T H g) subtracts a rank-one term of norm <= ||H_{j-1}||_2,
+  so each step adds an absolute error ~ tau u ||H_{j-1}||_2; relative to the shrunk ||H_k||_2 that is
+  cond = kappa_F = max_{j<=k} ||F^(j)||_2 / ||F^(k)||_2 per group, as for the KrAD factors (for H this is
+  lambda_min(G_k) / lambda, the cancellation of Eq. 4; bounded by kappa(G_k) lambda_max(G_k) / lambda and, unlike
+  kappa(H_k), charged also by a uniform shrink). MBAG-EMA's G is a sum of PSD terms: kappa_F ~ 1, its decay only.
+* roots, on refresh steps (else the cached root keeps the tolerance of its refresh): cond = kappa_F *
+  cond_e(kappa) with kappa the largest condition number of a group statistic so far and the rule above
+  (e = 1/2 for MBAG: min(kappa^(1/2), u^(-1/2)); e = -1/2 for MBAG-EMA: kappa). With root_method="newton_schulz"
+  the expected root is the same T_NS Newton-Schulz steps in exact arithmetic (errata 6: the truncation error is
+  not charged); the iteration's own rounding adds T_NS * min(kappa^(1/2), 1.5^T_NS) (each step rounds ~ tau u
+  relative to ||X|| <= 1, and the under-converged components grow by at most 3/2 per step).
+* direction: each step's R_j g_j carries the root's error ~ cond_R,j u ||R_j||_2 ||g_j|| (plus the product's own
+  rounding), weighted by the momentum: cond = max(1, B_k / ||D_k||_F), B_k = beta B_{k-1} +
+  (cond_R,k + 1) ||R_k||_2 ||g_k||_F (MBAG-N: R = H, cond_R = kappa_F).
+
 The factor k (steps) bounds the linear accumulation of per-step errors. A tolerance >= 1 says that the dtype
 cannot resolve the quantity on this case (e.g. float32 roots of a factor with kappa 1e10): ``compare`` still
 reports err / tol, and a harness may call the quantity unresolvable. The model is an upper estimate, not a
@@ -52,7 +70,7 @@ C = 32.0
 QUANTITIES = ("factors", "roots", "direction")
 _U = {"float64": 2.0 ** -53, "float32": 2.0 ** -24}
 
-__all__ = ["C", "QUANTITIES", "unit_roundoff", "root_exponents", "step_tolerances", "rel_error", "rel_errors",
+__all__ = ["C", "QUANTITIES", "MBAG_ALGORITHMS", "unit_roundoff", "root_exponents", "step_tolerances", "rel_error", "rel_errors",
            "compare"]
 
 
@@ -69,7 +87,8 @@ def root_exponents(algorithm_id: str, config: Any, shape: Sequence[int]) -> tupl
     """The exponent e of each mode's root P_i = A_i^e (None: the algorithm has no roots in its state).
 
     kradagrad_star: ``config.exponent_for(p)`` (alpha / p); kradagrad: ``config.exponent``; shampoo: -1/(2p) or
-    -1/exponent_override; adagrad_full: -1/2 (the direction's root); adagrad_diag: None."""
+    -1/exponent_override; adagrad_full: -1/2 (the direction's root); adagrad_diag: None; mbag: 1/2 (R = H^{1/2},
+    one stacked root); mbag_ema: -1/2 (R = G^{-1/2}); mbag_n: None (H itself, no root in the state)."""
     p = len(shape)
     if algorithm_id == "kradagrad_star":
         cfg = config.resolved() if hasattr(config, "resolved") else config
@@ -81,8 +100,12 @@ def root_exponents(algorithm_id: str, config: Any, shape: Sequence[int]) -> tupl
         return (-1.0 / ov if ov > 0 else -1.0 / (2 * p),) * p
     if algorithm_id == "adagrad_full":
         return (-0.5,)
-    if algorithm_id == "adagrad_diag":
+    if algorithm_id in ("adagrad_diag", "mbag_n"):
         return None
+    if algorithm_id == "mbag":
+        return (0.5,)
+    if algorithm_id == "mbag_ema":
+        return (-0.5,)
     raise ValueError(f"algorithm_id: no tolerance model for {algorithm_id!r}")
 
 
@@ -163,6 +186,8 @@ def step_tolerances(algorithm_id: str, config: Any, shape: Sequence[int], steps:
     shape = tuple(int(d) for d in shape)
     exps = root_exponents(algorithm_id, config, shape)
     cfg = config.resolved() if hasattr(config, "resolved") else config
+    if algorithm_id in MBAG_ALGORITHMS:
+        return _mbag_step_tolerances(algorithm_id, cfg, steps, grads, u, init_factors, c) if steps else []
     start = int(getattr(cfg, "start_preconditioning_step", 0) or 0)
     k_offset = 1 if algorithm_id == "kradagrad" else 0  # KrADagrad counts from s = 0: step k has s = k - 1
     if algorithm_id in ("kradagrad_star", "kradagrad", "shampoo"):
@@ -230,6 +255,58 @@ def step_tolerances(algorithm_id: str, config: Any, shape: Sequence[int], steps:
                 gains.append(kf[i] * _frechet_gain(lam, V, e, Xi, dnorm, u))
             cond_d, n_d = max(1.0, sum(gains)), sum(sizes)
         out.append({"factors": tf, "roots": tr, "direction": c * n_d * u * cond_d * k})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# MBAG family (krad_ref.mbag): stacks of per-group statistics, one root stack, momentum directions
+
+MBAG_ALGORITHMS = ("mbag", "mbag_ema", "mbag_n")
+
+
+def _mbag_step_tolerances(algorithm_id: str, cfg: Any, steps: Sequence[Mapping], grads: Sequence[Any], u: float,
+                          init_factors: Sequence[Any] | None, c: float) -> list[dict]:
+    """MBAG's rule (module docstring, "MBAG"): n = tau, per group, the worst group taken (the relative Frobenius
+    error of a stack is at most the largest relative error of its groups)."""
+    F0 = np.asarray(steps[0]["factors"][0] if init_factors is None else init_factors[0], dtype=np.float64)
+    tau = F0.shape[-1]
+    hist = np.max(np.abs(np.linalg.eigvalsh(F0)), axis=-1)
+    e = None if algorithm_id == "mbag_n" else (0.5 if algorithm_id == "mbag" else -0.5)
+    ns = algorithm_id != "mbag_n" and getattr(cfg, "root_method", "eigh") == "newton_schulz"
+    T_ns = int(getattr(cfg, "T_NS", 0) or 0)
+    beta = float(cfg.beta)
+    kappa_max, cond_r, kf_r = 1.0, 0.0, 1.0
+    budget = 0.0
+    out = []
+    for k, (st, G) in enumerate(zip(steps, grads), 1):
+        F = np.asarray(st["factors"][0], dtype=np.float64)
+        w = np.linalg.eigvalsh((F + np.swapaxes(F, -1, -2)) / 2)
+        norms = np.max(np.abs(w), axis=-1)
+        hist = np.maximum(hist, norms)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kf = float(np.max(np.where(norms > 0, hist / norms, 1.0)))
+            kap = float(np.max(np.where(w[..., 0] > 0, w[..., -1] / w[..., 0], np.inf)))
+        kf = min(kf, 1.0 / u) if math.isfinite(kf) else 1.0 / u
+        kappa_max = max(kappa_max, kap if math.isfinite(kap) else 1.0 / u)
+        tf = (c * tau * u * kf * k,)
+        roots = st.get("roots")
+        if e is None:  # MBAG-N: the preconditioner is H itself
+            cond_r, R = kf, F
+            tr = None
+        else:
+            R = np.asarray(roots[0], dtype=np.float64)
+            prev = steps[k - 2].get("roots") if k > 1 else None
+            if k == 1 or prev is None or not np.array_equal(R, np.asarray(prev[0])):
+                kf_r = kf  # a refresh (or the first step): the root is of this step's statistic
+                cond_r = kf_r * _cond_root(kappa_max, e, u)
+                if ns:
+                    cond_r += T_ns * min(math.sqrt(kappa_max), 1.5 ** T_ns)
+            tr = (c * tau * u * max(cond_r, 1.0) * k,)
+        rn = float(np.max(np.abs(np.linalg.eigvalsh((R + np.swapaxes(R, -1, -2)) / 2))))
+        budget = beta * budget + (max(cond_r, 1.0) + 1.0) * rn * float(np.linalg.norm(np.asarray(G, np.float64)))
+        dnorm = float(np.linalg.norm(np.asarray(st["direction"], dtype=np.float64)))
+        cond_d = max(1.0, budget / dnorm) if dnorm > 0 else 1.0
+        out.append({"factors": tf, "roots": tr, "direction": c * tau * u * cond_d * k})
     return out
 
 
