@@ -81,6 +81,9 @@ import numpy as np  # noqa: E402
 
 from krad_ref import algorithm, transforms  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_progress.py)
+from _progress import Progress  # noqa: E402
+
 SEED_PROBLEM = 4750  # the notebook's torch.manual_seed for A, B
 SEED_START = 95054   # the notebook's seed for X_0
 FULL = dict(n=128, steps=250, lrs=[m * 10.0**e for e in range(-5, 1) for m in (1, 2, 5)] + [10.0])
@@ -211,33 +214,6 @@ def run_one(spec: Spec, lr: float, A, B, X0: np.ndarray, steps: int) -> Run:
     return Run(spec.key, lr, losses, float(final), why, time.perf_counter() - t0)
 
 
-class Progress:
-    """tqdm if installed, else one printed line per finished run (to stderr)."""
-
-    def __init__(self, total: int, quiet: bool = False):
-        self.total, self.done, self.quiet = total, 0, quiet
-        self.bar = None
-        if not quiet:
-            try:
-                from tqdm import tqdm
-                self.bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
-            except ImportError:
-                pass
-
-    def update(self, run: Run):
-        self.done += 1
-        msg = f"{run.key} lr={run.lr:.0e} final={run.final:.3g}" + (" (diverged)" if run.diverged else "")
-        if self.bar is not None:
-            self.bar.set_postfix_str(msg, refresh=False)
-            self.bar.update(1)
-        elif not self.quiet:
-            print(f"[{self.done:>3}/{self.total}] {msg} ({run.seconds:.1f} s)", file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
 def sweep(specs, lrs, A, B, X0, steps, quiet=False) -> dict[str, list[Run]]:
     prog = Progress(len(specs) * len(lrs), quiet)
     out = {}
@@ -247,7 +223,7 @@ def sweep(specs, lrs, A, B, X0, steps, quiet=False) -> dict[str, list[Run]]:
             for lr in lrs:
                 r = run_one(spec, lr, A, B, X0, steps)
                 out[spec.key].append(r)
-                prog.update(r)
+                prog.update(f"{r.key} lr={r.lr:.0e} final={r.final:.3g}" + (" (diverged)" if r.diverged else ""), r.seconds)
     finally:
         prog.close()
     return out

@@ -49,6 +49,9 @@ import numpy as np  # noqa: E402
 
 from krad_ref import adagrad, egop, problems  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_progress.py)
+from _progress import Progress  # noqa: E402
+
 OBJECTIVES = ("log_sum_exp", "logistic", "least_squares")
 TITLES = {"log_sum_exp": "(a) log-sum-exp, Eq. (7)", "logistic": "(b) logistic regression",
           "least_squares": "(c) least squares"}
@@ -224,31 +227,6 @@ def run_batch(key: str, prob: Problem, X0: np.ndarray, lrs: np.ndarray, iters: i
 
 # ---------------------------------------------------------------------------------------------------------
 # the experiment
-
-class Progress:
-    """tqdm if installed, else one printed line per finished unit of work (to stderr)."""
-
-    def __init__(self, total: int, quiet: bool = False):
-        self.total, self.done, self.quiet, self.bar = total, 0, quiet, None
-        if not quiet:
-            try:
-                from tqdm import tqdm
-                self.bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
-            except ImportError:
-                pass
-
-    def update(self, msg: str):
-        self.done += 1
-        if self.bar is not None:
-            self.bar.set_postfix_str(msg, refresh=False)
-            self.bar.update(1)
-        elif not self.quiet:
-            print(f"[{self.done:>3}/{self.total}] {msg}", file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
 
 def experiment(objectives, optimizers, *, d, n, alpha, iters, trials, lrs, seed, quiet=False):
     """Returns (curves[obj][opt][coord] -> (trials, iters + 1, L) suboptimality; diagnostics rows)."""

@@ -42,6 +42,9 @@ import numpy as np  # noqa: E402
 
 from krad_ref import adagrad, egop, problems  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_progress.py)
+from _progress import Progress  # noqa: E402
+
 SIZES = (64, 32, 10)
 BATCH = 300
 OPTIMIZERS = ("adam", "adagrad", "sgd_momentum")
@@ -131,31 +134,6 @@ def train(key: str, lr: float, data, theta0: np.ndarray, epochs: int, basis=None
     hist["test_acc"] = np.array([problems.accuracy(X[t], data.X_test, data.y_test, SIZES) if alive[t] else np.nan
                                  for t in range(T)])
     return hist
-
-
-class Progress:
-    """tqdm if installed, else one printed line per finished training run (to stderr)."""
-
-    def __init__(self, total: int, quiet: bool = False):
-        self.total, self.done, self.quiet, self.bar = total, 0, quiet, None
-        if not quiet:
-            try:
-                from tqdm import tqdm
-                self.bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
-            except ImportError:
-                pass
-
-    def update(self, msg: str):
-        self.done += 1
-        if self.bar is not None:
-            self.bar.set_postfix_str(msg, refresh=False)
-            self.bar.update(1)
-        elif not self.quiet:
-            print(f"[{self.done:>3}/{self.total}] {msg}", file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _score(h):

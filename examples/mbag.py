@@ -62,6 +62,9 @@ import numpy as np  # noqa: E402
 
 from krad_ref import algorithm, mbag  # noqa: E402,F401  (mbag registers "mbag", "mbag_ema", "mbag_n")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_progress.py)
+from _progress import Progress  # noqa: E402
+
 SEED_PROBLEM = 2024
 FULL = dict(steps=300, trials=3, lrs=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0, 30.0])
 QUICK = dict(steps=100, trials=1, lrs=[1e-2, 1e-1, 3e-1, 3.0])
@@ -202,33 +205,6 @@ def run_one(spec: Spec, lr: float, prob: Problem, orders, steps: int) -> Run:
     return Run(spec.key, lr, curves, diverged, time.perf_counter() - t0)
 
 
-class Progress:
-    """tqdm if installed, else one printed line per finished run (stderr)."""
-
-    def __init__(self, total: int, quiet: bool = False):
-        self.total, self.done, self.quiet, self.bar = total, 0, quiet, None
-        if not quiet:
-            try:
-                from tqdm import tqdm
-                self.bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
-            except ImportError:
-                pass
-
-    def update(self, run: Run):
-        self.done += 1
-        msg = f"{run.key} lr={run.lr:.0e} score={run.score:.3g}"
-        msg += f" ({run.diverged} diverged)" if run.diverged else ""
-        if self.bar is not None:
-            self.bar.set_postfix_str(msg, refresh=False)
-            self.bar.update(1)
-        elif not self.quiet:
-            print(f"[{self.done:>3}/{self.total}] {msg} ({run.seconds:.1f} s)", file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
 def sweep(specs, lrs, prob, orders, steps, quiet=False) -> dict[str, list[Run]]:
     prog = Progress(len(specs) * len(lrs), quiet)
     out: dict[str, list[Run]] = {}
@@ -238,7 +214,7 @@ def sweep(specs, lrs, prob, orders, steps, quiet=False) -> dict[str, list[Run]]:
             for lr in lrs:
                 r = run_one(spec, lr, prob, orders, steps)
                 out[spec.key].append(r)
-                prog.update(r)
+                prog.update(f"{r.key} lr={r.lr:.0e} score={r.score:.3g}" + (f" ({r.diverged} diverged)" if r.diverged else ""), r.seconds)
     finally:
         prog.close()
     return out
