@@ -131,7 +131,9 @@ def params_from_config(algorithm_id: str, config: Any = None, **overrides: Any) 
             if getattr(cfg, key, None) is not None:
                 params[key] = getattr(cfg, key)
         if getattr(cfg, "weight_decay", 0):
-            raise NotImplementedError("twins: weight_decay != 0 needs the parameters W; not modelled")
+            # weight decay adds lambda W, and a twin sees gradients only (no parameters): refuse, do not ignore it
+            raise ValueError(f"config: weight_decay = {cfg.weight_decay:g} is outside the twins' scope "
+                             f"(they take gradients, not the parameters W that weight decay needs); use 0")
     bad = sorted(set(overrides) - set(params))
     if bad:
         raise TypeError(f"{algorithm_id}: unknown twin parameter(s) {bad}; known: {sorted(params)}")
