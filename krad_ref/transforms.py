@@ -123,26 +123,9 @@ class CountState(NamedTuple):
 # ---------------------------------------------------------------------------------------------------------
 # helpers
 
-def _init_namespace(shape_or_array, dtype, xp):
-    """(shape, dtype, xp) for an ``init`` call: the array's namespace and dtype when given an array, else
-    ``xp`` (default NumPy) and ``dtype`` (default float64)."""
-    shape = _algorithm.shape_of(shape_or_array) if not hasattr(shape_or_array, "shape") else None
-    if shape is None:
-        arr = shape_or_array
-        validate.float_array(arr, "shape_or_array")
-        shape = _algorithm.shape_of(tuple(arr.shape))
-        xp = backend.namespace(arr) if xp is None else xp
-        dtype = arr.dtype if dtype is None else dtype
-    else:
-        xp = backend.get_namespace("numpy") if xp is None else xp
-        dtype = xp.float64 if dtype is None else dtype
-    if not xp.isdtype(dtype, "real floating"):
-        raise TypeError(f"dtype: expected a real floating dtype, got {backend.dtype_name(dtype)}")
-    return shape, dtype, xp
-
-
-def _zero_count(xp):
-    return xp.zeros((), dtype=xp.int32)
+def _zero_count(c: "_algorithm.Creation"):
+    """The 0-d int32 step counter of a new state, on the parameter's device."""
+    return c.xp.zeros((), dtype=c.xp.int32, device=c.device)
 
 
 def _next_count(count, xp):
@@ -335,8 +318,7 @@ class NormGraftConfig:
 
 
 def _count_init(shape_or_array, config, *, dtype=None, xp=None):
-    _, _, xp = _init_namespace(shape_or_array, dtype, xp)
-    return CountState(count=_zero_count(xp))
+    return CountState(count=_zero_count(_algorithm.creation(shape_or_array, dtype, xp)))
 
 
 def _norm_graft_init(shape_or_array, config, *, dtype=None, xp=None):
@@ -422,8 +404,7 @@ def norm_graft_to(reference) -> Transform:
 
     def init(shape_or_array, config, *, dtype=None, xp=None):
         _check_config(config, NormGraftToConfig, name)
-        _, _, xp_ = _init_namespace(shape_or_array, dtype, xp)
-        return NormGraftToState(_zero_count(xp_), reference.init(shape_or_array, config.reference,
+        return NormGraftToState(_zero_count(_algorithm.creation(shape_or_array, dtype, xp)), reference.init(shape_or_array, config.reference,
                                                                   dtype=dtype, xp=xp))
 
     def update(updates, state, config, *, params=None, grad=None):
@@ -542,9 +523,8 @@ class MomentumState(NamedTuple):
 
 def _momentum_init(shape_or_array, config, *, dtype=None, xp=None):
     _check_config(config, MomentumConfig, "momentum")
-    shape, dtype, xp = _init_namespace(shape_or_array, dtype, xp)
-    dev = backend.device(shape_or_array) if hasattr(shape_or_array, "shape") else None
-    return MomentumState(count=_zero_count(xp), M=xp.zeros(shape, dtype=dtype, device=dev))
+    c = _algorithm.creation(shape_or_array, dtype, xp)
+    return MomentumState(count=_zero_count(c), M=c.xp.zeros(c.shape, dtype=c.dtype, device=c.device))
 
 
 def _momentum_check(updates, state, config):
@@ -709,10 +689,10 @@ def start_preconditioning(precond, post=None) -> Transform:
 
     def init(shape_or_array, config, *, dtype=None, xp=None):
         check(config)
-        _, _, xp_ = _init_namespace(shape_or_array, dtype, xp)
+        c = _algorithm.creation(shape_or_array, dtype, xp)
         ps = precond.init(shape_or_array, config.precond, dtype=dtype, xp=xp)
         qs = None if post is None else post.init(shape_or_array, config.post, dtype=dtype, xp=xp)
-        return StartPreconditioningState(_zero_count(xp_), ps, qs)
+        return StartPreconditioningState(_zero_count(c), ps, qs)
 
     def update(updates, state, config, *, params=None, grad=None):
         check(config)
@@ -921,11 +901,12 @@ def blockwise(optimizer) -> Transform:
 
     def init(shape_or_array, config, *, dtype=None, xp=None):
         check(config)
-        shape, dtype, xp = _init_namespace(shape_or_array, dtype, xp)
+        c = _algorithm.creation(shape_or_array, dtype, xp)
+        shape, dtype, xp = c.shape, c.dtype, c.xp
         _, part = _blockwise_layout(shape, config)
         blocks = () if part is None else tuple(
             optimizer.init(bshape, config.inner, dtype=dtype, xp=xp) for bshape in part.block_shapes)
-        return BlockwiseState(_zero_count(xp), blocks)
+        return BlockwiseState(_zero_count(c), blocks)
 
     def update(updates, state, config, *, params=None, grad=None):
         check(config)

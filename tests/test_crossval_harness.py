@@ -378,3 +378,14 @@ def test_torch_adapter_keeps_dtypes():
     a = np.arange(3.0)
     t = adapters.numpy_to_torch(a)
     assert t.dtype == torch.float64 and adapters.torch_to_numpy(t.float()).dtype == np.float32
+
+
+@pytest.mark.parametrize("alg", ["kradagrad_star", "kradagrad", "shampoo", "adagrad_full", "adagrad_diag",
+                                 "mbag", "mbag_ema", "mbag_n"])
+def test_krad_ref_itself_passes_for_every_algorithm(alg):
+    """The adapter around krad_ref must map every algorithm's state to the same quantities as the golden format
+    (regression: MBAG-EMA's statistic G was read as its momentum buffer and the run failed on shapes)."""
+    from krad_ref.crossval import adapters
+
+    report = crossval.check(adapters.KradRefCandidate(alg), alg, examples=2, seed=1)
+    assert report.passed, str(report)

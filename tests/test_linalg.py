@@ -322,7 +322,15 @@ def test_psd_power_pinv_mode_on_rank_deficient_matrix(xp, dtype):
     # ... while a regularisation or pinv answers: (S + I)^{-1/2} and S^+ (exact small rationals, rtol 8 n u kappa)
     Sp = np_of(la.psd_power(S, -1.0, eps_mode="pinv"))
     np.testing.assert_allclose(Sp, [[0.125, 0.125, 0], [0.125, 0.125, 0], [0, 0, 1]], atol=8 * 3 * u_of(dtype) * 4)
-    assert np.isfinite(np_of(la.psd_power(S, -0.5, eps=1e-3))).all()
+    # (S + eps I)^{-1/2} in closed form: S = 4 v v^T + 0 w w^T + 1 e3 e3^T, v = (1, 1, 0)/sqrt2, w = (1, -1, 0)/sqrt2.
+    # Relative error of a p = -1/2 power ~ |p| n u kappa with kappa = (4 + eps) / eps = 4001: rtol 8 n u kappa.
+    eps = 1e-3
+    v, wv, e3 = np.array([1.0, 1.0, 0.0]) / np.sqrt(2), np.array([1.0, -1.0, 0.0]) / np.sqrt(2), np.eye(3)[2]
+    want_half = ((4 + eps) ** -0.5 * np.outer(v, v) + eps ** -0.5 * np.outer(wv, wv)
+                 + (1 + eps) ** -0.5 * np.outer(e3, e3))
+    got_half = np_of(la.psd_power(S, -0.5, eps=eps)).astype(np.float64)
+    kappa = (4 + eps) / eps
+    assert np.linalg.norm(got_half - want_half) <= 8 * 3 * u_of(dtype) * kappa * np.linalg.norm(want_half)
     X = la.psd_power(A, -1.0, eps_mode="pinv")
     want = mp_func(E, Q, lambda e: 1 / e if e > thresh else mpmath.mpf(0))
     # rtol = 8 n u kappa_r, kappa_r = 4 / 1 over the kept eigenvalues; the kept subspace has gap 1 to the zeros

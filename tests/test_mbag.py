@@ -442,10 +442,16 @@ def test_ema_paper_exact_damping_warns_and_eigh_refuses():
     tau = 6
     cfg = mbag.MbagEmaConfig(alpha=0.9, T_sqr=1, tau=tau, beta=0.0, damping_floor=0.0)
     state = mbag.mbag_ema_init((tau,), cfg)
+    worst = 0.0
     with pytest.warns(RuntimeWarning, match="numerically singular"):
         for g in _low_rank_stream(rng, tau, 400):
             d, state = mbag.mbag_ema_update(np.asarray(g), state, cfg)
-    assert np.isfinite(d).all()
+            worst = max(worst, float(np.linalg.norm(d)))
+    # the bound of the floored run above does not use the damping: ||G^{-1/2} g|| <= 1/sqrt(1 - alpha) for the
+    # exact root, and a fixed-count Newton-Schulz root (a polynomial in G, so it commutes with G^{-1/2}) is smaller
+    # in the Loewner order (claim mbag.ns_fixed_count_underestimates), so the bound holds here too, with the same
+    # 1e-3 rounding allowance
+    assert worst <= (1 + 1e-3) / math.sqrt(1 - 0.9)
     cfg_e = mbag.MbagEmaConfig(alpha=0.9, T_sqr=1, tau=tau, beta=0.0, damping_floor=0.0, root_method="eigh")
     state = mbag.mbag_ema_init((tau,), cfg_e)
     with warnings.catch_warnings():

@@ -554,3 +554,14 @@ def test_code_alias_parameter_without_statistics(xp):
                                   warmup="gradient")
     e1, _ = t_g.update(G, t_g.init((1, 1), cfg_g, xp=xp), cfg_g, params=W)
     assert_close(e1, (1 + mu) * (x - lam * w), 16 * U64, "clean reading: weight decay once")
+
+
+def test_init_accepts_the_protocols_dtype_strings():
+    """Regression: transforms resolved init's arguments with their own copy of algorithm.creation, which refused
+    dtype="float32" (accepted by every optimizer's init) and put counters on the default device."""
+    import numpy as np
+
+    from krad_ref import transforms as T
+
+    st = T.momentum.init((3, 2), T.MomentumConfig(kind="heavy_ball"), dtype="float32")
+    assert st.M.dtype == np.float32 and st.M.shape == (3, 2) and int(st.count) == 0

@@ -49,10 +49,11 @@ class KradRefCandidate:
         return self._np(direction), state
 
     def quantities(self, state) -> dict:
-        from . import harness
+        from . import format as gformat
 
-        raw = harness._extract(object(), state)
-        return {k: None if v is None else tuple(self._np(a) for a in v) for k, v in raw.items()}
+        factors, roots = gformat.state_quantities(self.algorithm, state)  # dtypes kept: the harness checks them
+        return {"factors": tuple(self._np(a) for a in factors),
+                "roots": None if roots is None else tuple(self._np(a) for a in roots)}
 
     @staticmethod
     def _np(x):

@@ -532,29 +532,35 @@ def _np64(x) -> np.ndarray:
     return np.asarray(backend.to_numpy(x), dtype=np.float64)
 
 
-def quantities(algorithm_id: str, state: Any, direction: Any) -> dict:
-    """The compared quantities of a krad_ref state after a step, as float64 NumPy arrays.
+def state_quantities(algorithm_id: str, state: Any) -> tuple:
+    """``(factors, roots)`` of a krad_ref state as stored (no copy, no cast): the one map from each algorithm's
+    state fields to the compared quantities.
 
     factors: KrADagrad*/KrADagrad ``state.factors`` (L_i), Shampoo ``state.stats``, AdaGrad full ``(H,)``,
     AdaGrad diag ``(v,)``, MBAG / MBAG-N ``(H,)`` and MBAG-EMA ``(G,)`` (the (groups, tau, tau) stack); roots:
-    ``state.roots`` (MBAG, MBAG-EMA ``(state.root,)``; None for AdaGrad and MBAG-N, whose states keep no root);
-    direction."""
+    ``state.roots`` (MBAG, MBAG-EMA ``(state.root,)``; None for AdaGrad and MBAG-N, whose states keep no root).
+    """
     if algorithm_id in ("kradagrad_star", "kradagrad"):
-        factors, roots = state.factors, state.roots
-    elif algorithm_id == "shampoo":
-        factors, roots = state.stats, state.roots
-    elif algorithm_id == "adagrad_full":
-        factors, roots = (state.H,), None
-    elif algorithm_id == "adagrad_diag":
-        factors, roots = (state.v,), None
-    elif algorithm_id == "mbag":
-        factors, roots = (state.H,), (state.root,)
-    elif algorithm_id == "mbag_ema":
-        factors, roots = (state.G,), (state.root,)
-    elif algorithm_id == "mbag_n":
-        factors, roots = (state.H,), None
-    else:
-        raise ValueError(f"algorithm_id: no golden quantities defined for {algorithm_id!r}")
+        return state.factors, state.roots
+    if algorithm_id == "shampoo":
+        return state.stats, state.roots
+    if algorithm_id == "adagrad_full":
+        return (state.H,), None
+    if algorithm_id == "adagrad_diag":
+        return (state.v,), None
+    if algorithm_id == "mbag":
+        return (state.H,), (state.root,)
+    if algorithm_id == "mbag_ema":
+        return (state.G,), (state.root,)
+    if algorithm_id == "mbag_n":
+        return (state.H,), None
+    raise ValueError(f"algorithm_id: no golden quantities defined for {algorithm_id!r}")
+
+
+def quantities(algorithm_id: str, state: Any, direction: Any) -> dict:
+    """The compared quantities of a krad_ref state after a step, as float64 NumPy arrays (see
+    :func:`state_quantities` for which state fields they are), plus the direction."""
+    factors, roots = state_quantities(algorithm_id, state)
     return {"factors": tuple(_np64(f) for f in factors),
             "roots": None if roots is None else tuple(_np64(r) for r in roots),
             "direction": _np64(direction)}
