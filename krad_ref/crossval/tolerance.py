@@ -66,21 +66,22 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from krad_ref import backend
+
 C = 32.0
 QUANTITIES = ("factors", "roots", "direction")
-_U = {"float64": 2.0 ** -53, "float32": 2.0 ** -24}
 
 __all__ = ["C", "QUANTITIES", "MBAG_ALGORITHMS", "unit_roundoff", "root_exponents", "step_tolerances", "rel_error", "rel_errors",
            "compare"]
 
 
 def unit_roundoff(dtype: Any) -> float:
-    """u of "float64" / "float32" (a NumPy dtype or its name)."""
-    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
-    try:
-        return _U[name]
-    except KeyError:
-        raise ValueError(f"dtype: expected float64 or float32, got {dtype!r}") from None
+    """u of "float64" / "float32" (a dtype of any backend, or its name): ``krad_ref.backend.unit_roundoff``,
+    restricted to the two dtypes golden vectors carry tolerances for."""
+    name = backend.dtype_name(dtype)
+    if name not in ("float64", "float32"):
+        raise ValueError(f"dtype: expected float64 or float32, got {dtype!r}")
+    return backend.unit_roundoff(name)
 
 
 def root_exponents(algorithm_id: str, config: Any, shape: Sequence[int]) -> tuple[float, ...] | None:
