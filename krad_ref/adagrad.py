@@ -47,18 +47,6 @@ EPS_PLACEMENTS = ("inside", "outside")
 # ---------------------------------------------------------------------------------------------------------
 # shared helpers: creation from shape_or_array, gradient and weight-decay checks, column-major vec of tensors
 
-def _creation(shape_or_array, dtype, xp):
-    c = algorithm.creation(shape_or_array, dtype, xp)
-    return c.shape, c.dtype, c.device, c.xp
-
-
-_check_types = algorithm.check_types
-
-
-def _check_grad(grad, ref, shape=None, dtype=None):
-    return algorithm.check_grad(grad, ref, shape=shape, dtype=dtype)
-
-
 def _with_weight_decay(grad, params, weight_decay: float, xp):
     """g + lambda W (L2 in the gradient); errata 16: W is required when lambda != 0."""
     if weight_decay == 0.0:
@@ -155,7 +143,7 @@ def adagrad_full_init(shape_or_array, config: AdagradFullConfig, *, dtype=None, 
     """
     if not isinstance(config, AdagradFullConfig):
         raise TypeError(f"config: expected AdagradFullConfig, got {type(config).__name__}")
-    shape, dtype, dev, xp = _creation(shape_or_array, dtype, xp)
+    shape, dtype, dev, xp = algorithm.creation(shape_or_array, dtype, xp)
     N = math.prod(shape)
     return AdagradFullState(
         count=xp.asarray(0, dtype=xp.int32, device=dev),
@@ -187,10 +175,10 @@ def adagrad_full_update(grad, state: AdagradFullState, config: AdagradFullConfig
       The same computation as Shampoo on an order-1 parameter with eps = delta ("paper" variant), so the two agree
       to the rounding of the final matrix-vector product (errata 4).
     """
-    _check_types(state, config, AdagradFullState, AdagradFullConfig)
+    algorithm.check_types(state, config, AdagradFullState, AdagradFullConfig)
     like = state.template
     shape = tuple(like.shape[1:])
-    xp = _check_grad(grad, like, shape, like.dtype)
+    xp = algorithm.check_grad(grad, like, shape=shape, dtype=like.dtype)
     N = math.prod(shape)
     if tuple(state.H.shape) != (N, N) or state.H.dtype != like.dtype:
         raise ValueError(f"state: H has shape {tuple(state.H.shape)} and dtype {backend.dtype_name(state.H.dtype)}, "
@@ -254,7 +242,7 @@ def adagrad_diag_init(shape_or_array, config: AdagradDiagConfig, *, dtype=None, 
     """Initial diagonal AdaGrad state: v = initial_accumulator everywhere, count 0."""
     if not isinstance(config, AdagradDiagConfig):
         raise TypeError(f"config: expected AdagradDiagConfig, got {type(config).__name__}")
-    shape, dtype, dev, xp = _creation(shape_or_array, dtype, xp)
+    shape, dtype, dev, xp = algorithm.creation(shape_or_array, dtype, xp)
     return AdagradDiagState(count=xp.asarray(0, dtype=xp.int32, device=dev),
                             v=xp.full(shape, config.initial_accumulator, dtype=dtype, device=dev))
 
@@ -274,8 +262,8 @@ def adagrad_diag_update(grad, state: AdagradDiagState, config: AdagradDiagConfig
       ``(direction, new_state)``. Where the denominator is 0 (eps = 0 and v = 0, hence g = 0 there) the direction
       is 0, as Optax's ``where(v > 0, ..., 0)``; elementwise, relative error a few u.
     """
-    _check_types(state, config, AdagradDiagState, AdagradDiagConfig)
-    xp = _check_grad(grad, state.v)
+    algorithm.check_types(state, config, AdagradDiagState, AdagradDiagConfig)
+    xp = algorithm.check_grad(grad, state.v)
     g = _with_weight_decay(grad, params, config.weight_decay, xp)
     v = state.v + g * g
     if config.eps_placement == "inside":
@@ -337,7 +325,7 @@ def adam_init(shape_or_array, config: AdamConfig, *, dtype=None, xp=None) -> Ada
     """Initial Adam state: m = v = 0, count 0."""
     if not isinstance(config, AdamConfig):
         raise TypeError(f"config: expected AdamConfig, got {type(config).__name__}")
-    shape, dtype, dev, xp = _creation(shape_or_array, dtype, xp)
+    shape, dtype, dev, xp = algorithm.creation(shape_or_array, dtype, xp)
     return AdamState(count=xp.asarray(0, dtype=xp.int32, device=dev),
                      m=xp.zeros(shape, dtype=dtype, device=dev), v=xp.zeros(shape, dtype=dtype, device=dev))
 
@@ -357,8 +345,8 @@ def adam_update(grad, state: AdamState, config: AdamConfig, *, params=None):
       ``(direction, new_state)``. Step 1: m_hat = g, v_hat = g^2, so direction = g / (|g| + eps) (sign-like,
       up to a few u of rounding in the moments and corrections).
     """
-    _check_types(state, config, AdamState, AdamConfig)
-    xp = _check_grad(grad, state.m)
+    algorithm.check_types(state, config, AdamState, AdamConfig)
+    xp = algorithm.check_grad(grad, state.m)
     validate.same_dtype(m=state.m, v=state.v)
     validate.same_shape(m=state.m, v=state.v)
     g = _with_weight_decay(grad, params, config.weight_decay, xp)
@@ -427,7 +415,7 @@ def sgd_init(shape_or_array, config: SgdConfig, *, dtype=None, xp=None) -> SgdSt
     """Initial SGD state: zero momentum buffer, count 0."""
     if not isinstance(config, SgdConfig):
         raise TypeError(f"config: expected SgdConfig, got {type(config).__name__}")
-    shape, dtype, dev, xp = _creation(shape_or_array, dtype, xp)
+    shape, dtype, dev, xp = algorithm.creation(shape_or_array, dtype, xp)
     return SgdState(count=xp.asarray(0, dtype=xp.int32, device=dev), momentum=xp.zeros(shape, dtype=dtype, device=dev))
 
 
@@ -445,8 +433,8 @@ def sgd_update(grad, state: SgdState, config: SgdConfig, *, params=None):
     Returns:
       ``(direction, new_state)``: d (a copy of g when mu = lambda = 0), b, or d + mu b (nesterov).
     """
-    _check_types(state, config, SgdState, SgdConfig)
-    xp = _check_grad(grad, state.momentum)
+    algorithm.check_types(state, config, SgdState, SgdConfig)
+    xp = algorithm.check_grad(grad, state.momentum)
     d = _with_weight_decay(grad, params, config.weight_decay, xp)
     mu = config.momentum
     if mu == 0.0:

@@ -113,12 +113,6 @@ def _check_iterative_exponent(exponent: float, name: str = "exponent") -> int:
     return q
 
 
-def _creation(shape_or_array, dtype, xp):
-    """(shape, xp, dtype, device) for init (``algorithm.creation``)."""
-    c = algorithm.creation(shape_or_array, dtype, xp)
-    return c.shape, c.xp, c.dtype, c.device
-
-
 def _shape_of_state(state) -> tuple[int, ...]:
     return tuple(int(F.shape[0]) for F in state.factors)
 
@@ -325,7 +319,7 @@ def star_init(shape_or_array, config: KradagradStarConfig, *, dtype=None, xp=Non
     """
     if not isinstance(config, KradagradStarConfig):
         raise TypeError(f"config: expected KradagradStarConfig, got {type(config).__name__}")
-    shape, xp, dtype, device = _creation(shape_or_array, dtype, xp)
+    shape, dtype, device, xp = algorithm.creation(shape_or_array, dtype, xp)
     cfg = config.resolved()
     if cfg.root_method == "iterative" and shape:
         _check_iterative_exponent(cfg.exponent_for(len(shape)))
@@ -553,7 +547,7 @@ def alt_init(shape_or_array, config: KradagradConfig, *, dtype=None, xp=None) ->
     """
     if not isinstance(config, KradagradConfig):
         raise TypeError(f"config: expected KradagradConfig, got {type(config).__name__}")
-    shape, xp, dtype, device = _creation(shape_or_array, dtype, xp)
+    shape, dtype, device, xp = algorithm.creation(shape_or_array, dtype, xp)
     factors = tuple(config.init_scale * xp.eye(d, dtype=dtype, device=device) for d in shape)
     roots = tuple(xp.eye(d, dtype=dtype, device=device) for d in shape)
     pending = xp.zeros((len(shape),), dtype=xp.bool, device=device)
