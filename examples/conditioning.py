@@ -81,8 +81,8 @@ import numpy as np  # noqa: E402
 
 from krad_ref import algorithm, transforms  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_progress.py)
-from _progress import Progress  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_common.py)
+from _common import Progress, pyplot  # noqa: E402
 
 SEED_PROBLEM = 4750  # the notebook's torch.manual_seed for A, B
 SEED_START = 95054   # the notebook's seed for X_0
@@ -312,13 +312,8 @@ def write_tables(out: Path, runs, best, meta: dict) -> tuple[Path, Path]:
 
 
 def plot(out: Path, best: dict[str, Run], meta: dict) -> Path | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib is not installed, so no figure was written (the tables were). Install the "
-              "examples extra: pip install -e '.[examples]'", file=sys.stderr)
+    plt = pyplot()
+    if plt is None:
         return None
     keys = [k for k in LABELS if k in best]
     sgd = best["sgd"].losses

@@ -49,8 +49,8 @@ import numpy as np  # noqa: E402
 
 from krad_ref import adagrad, egop, problems  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_progress.py)
-from _progress import Progress  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_common.py)
+from _common import Progress, pyplot  # noqa: E402
 
 OBJECTIVES = ("log_sum_exp", "logistic", "least_squares")
 TITLES = {"log_sum_exp": "(a) log-sum-exp, Eq. (7)", "logistic": "(b) logistic regression",
@@ -395,13 +395,8 @@ def write_tables(out: Path, curves, rows, diag_rows, lrs, meta) -> Path:
 
 
 def plot(out: Path, curves, rows, lrs, meta) -> Path | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib is not installed, so no figure was written (the tables were). Install the "
-              "examples extra: pip install -e '.[examples]'", file=sys.stderr)
+    plt = pyplot()
+    if plt is None:
         return None
     kinds = list(curves)
     fig, axes = plt.subplots(2, len(kinds), figsize=(5.2 * len(kinds), 8.2), squeeze=False)

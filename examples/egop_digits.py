@@ -42,8 +42,8 @@ import numpy as np  # noqa: E402
 
 from krad_ref import adagrad, egop, problems  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_progress.py)
-from _progress import Progress  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_common.py)
+from _common import Progress, pyplot  # noqa: E402
 
 SIZES = (64, 32, 10)
 BATCH = 300
@@ -256,13 +256,8 @@ def write_tables(out: Path, exp, rows, meta) -> Path:
 
 
 def plot(out: Path, exp, meta) -> Path | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib is not installed, so no figure was written (the tables were). Install the "
-              "examples extra: pip install -e '.[examples]'", file=sys.stderr)
+    plt = pyplot()
+    if plt is None:
         return None
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(16, 4.8))
     for (key, coord), h in exp["runs"].items():

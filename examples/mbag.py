@@ -62,8 +62,8 @@ import numpy as np  # noqa: E402
 
 from krad_ref import algorithm, mbag  # noqa: E402,F401  (mbag registers "mbag", "mbag_ema", "mbag_n")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_progress.py)
-from _progress import Progress  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers (_common.py)
+from _common import Progress, pyplot  # noqa: E402
 
 SEED_PROBLEM = 2024
 FULL = dict(steps=300, trials=3, lrs=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0, 30.0])
@@ -318,13 +318,8 @@ def write_tables(out: Path, specs, runs, best, meta) -> Path:
 
 
 def plot(out: Path, specs, runs, best, meta) -> Path | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib is not installed, so no figure was written (the tables were). Install the examples "
-              "extra: pip install -e '.[examples]'", file=sys.stderr)
+    plt = pyplot()
+    if plt is None:
         return None
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(13, 6.4))
     styles = {"first-order": "--", "mbag": "-", "full-matrix": ":"}

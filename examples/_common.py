@@ -1,7 +1,7 @@
-"""Progress display shared by the example scripts: tqdm when installed, else one line per unit on stderr.
+"""Helpers shared by the example scripts: a progress display and the optional matplotlib import.
 
-The examples import it as ``from _progress import Progress`` after putting their own folder first on
-``sys.path``, so it works both for ``python examples/NAME.py`` and for tests that load a script by path.
+The examples import them as ``from _common import Progress, pyplot`` after putting their own folder first on
+``sys.path``, so this works both for ``python examples/NAME.py`` and for tests that load a script by path.
 """
 from __future__ import annotations
 
@@ -33,3 +33,18 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend, or None (with a note on stderr) when matplotlib
+    is not installed: the examples then write their tables and skip the figure."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: matplotlib is not installed, so no figure was written (the tables were). Install the "
+              "examples extra: pip install -e '.[examples]'", file=sys.stderr)
+        return None
+    return plt
