@@ -418,6 +418,82 @@ def test_svd_roots_are_not_a_deviation():
     assert rep.shrunk is not None and min(rep.shrunk.shape) == 1
 
 
+# ------------------------------------------------------------------------------------------------------------------
+# generated sequences with a chosen gradient scale and rank
+
+class NaiveEighShampoo(PeerShampoo):
+    """(S + eps I)^(-1/4) by eigh of the explicitly shifted float matrix, eigenvalues used as they come: correct
+    while eps survives the addition, NaN once u ||S|| > eps makes a rank-deficient S + eps I indefinite."""
+
+    def _root(self, S, q, eps, prev):
+        w, V = np.linalg.eigh(S + eps * np.eye(S.shape[0], dtype=S.dtype))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (V * w ** (-1.0 / q)) @ V.T
+
+    def update(self, G, state, config):
+        with np.errstate(invalid="ignore"):  # NaN roots are the finding, not a crash
+            return super().update(G, state, config)
+
+
+def test_large_scale_float32_exposes_eps_lost_against_the_statistic():
+    peer = NaiveEighShampoo()
+    # spectral norms in [0.1, 1]: u_32 ||S|| <= 6 * 6e-8 < eps = 1e-6, the shift survives: a pass
+    rep = crossval.check(peer, "shampoo", cases=None, dtype="float32", examples=6, seed=0, shrink=False)
+    assert rep.passed, str(rep)
+    rep = crossval.check(peer, "shampoo", cases=None, dtype="float32", examples=6, seed=0, grad_scale=(1e3, 1e4))
+    _fails(rep, ("roots", "direction"))
+    # shrinking never rescales: the largest entry of a gradient of norm >= 1e3 with <= 25 entries is >= 1e3 / 5,
+    # >= 100 after rounding to one significant digit
+    big = max(float(np.max(np.abs(g))) for g in rep.shrunk.grads)
+    assert big >= 100, rep.shrunk.grads_text()
+
+
+def test_krad_ref_float32_passes_across_seven_orders_of_magnitude():
+    """The tolerance model reads the conditioning of each generated input: float32 runs of krad_ref itself pass
+    at norms from 1e-3 to 1e4 (quantities float32 cannot resolve are reported as such, never failed)."""
+    for rank in ("mixed", "low", "one"):
+        rep = crossval.check(adapters.KradRefCandidate("shampoo"), "shampoo", cases=None, dtype="float32",
+                             examples=6, seed=23, grad_scale=(1e-3, 1e4), grad_rank=rank)
+        assert rep.passed, str(rep)
+        assert rep.quantities["direction"].compared > 0
+
+
+def _unfoldings(G):
+    return [np.moveaxis(G, i, 0).reshape(G.shape[i], -1) for i in range(G.ndim)]
+
+
+def test_generated_ranks_and_scales():
+    """grad_rank / grad_scale: singular values of every unfolding and spectral norms as requested. The entries
+    are rounded to float32 (relative error <= u_32 = 2^-24 each), so ||E||_2 <= ||E||_F <= u_32 ||G||_F <=
+    u_32 sqrt(r) sigma_1: singular values beyond the rank r are <= u_32 sqrt(r) sigma_1 (x2 for float64 SVD)."""
+    u32 = 2.0 ** -24
+    for rank in ("one", "low", "full"):
+        seqs = harness._generate(np.random.default_rng(5), "shampoo", 8, (1e-3, 1e4), rank)
+        for shape, grads in seqs:
+            for G in grads:
+                sv = np.linalg.svd(G.reshape(shape[0], -1), compute_uv=False)
+                assert 1e-3 * (1 - 2 * u32) <= sv[0] <= 1e4 * (1 + 2 * u32), (shape, sv[0])
+                if rank == "one":  # rank one in every unfolding
+                    for U in _unfoldings(G):
+                        s = np.linalg.svd(U, compute_uv=False)
+                        assert np.all(s[1:] <= 2 * u32 * s[0]), (shape, s)
+                elif rank == "low" and min(sv.size, np.prod(shape[1:])) >= 2:
+                    r = int(np.sum(sv > 2 * u32 * np.sqrt(sv.size) * sv[0]))
+                    assert 1 <= r < min(shape[0], np.prod(shape[1:])), (shape, sv)
+                elif rank == "full":  # Gaussian matrices: full rank, far from the float32 rounding floor
+                    assert sv[-1] > 1e3 * u32 * sv[0], (shape, sv)
+
+
+def test_generation_options_are_checked():
+    cand = adapters.KradRefCandidate("shampoo")
+    with pytest.raises(ValueError, match="grad_scale"):
+        crossval.check(cand, "shampoo", grad_scale=(0.0, 1.0))
+    with pytest.raises(ValueError, match="grad_scale"):
+        crossval.check(cand, "shampoo", grad_scale=(10.0, 1.0))
+    with pytest.raises(ValueError, match="grad_rank"):
+        crossval.check(cand, "shampoo", grad_rank="two")
+
+
 def test_report_text_names_everything():
     rep = crossval.check(NumpyShampoo("sqrt"), "shampoo", cases=None, examples=3, seed=14)
     text = str(rep)
