@@ -15,6 +15,8 @@ Candidate protocols (both over NumPy arrays; wrap other array libraries with ``k
 
    ``config`` is a plain ``dict`` of the fields of krad_ref's Config for the algorithm (``format.config_fields``:
    the resolved Config, tuples as lists), e.g. ``{"variant": "paper", "t_rule": "frobenius", "alpha": 0.5, ...}``.
+   Fields added after golden format v1 (``algorithm.OMIT_WHEN_DEFAULT``, e.g. Shampoo's conventions) are absent
+   while at their default: read them with ``config.get(name, default)``.
    A candidate that does not support a config raises ``NotImplementedError``: that run is reported as skipped.
    The harness reads the state's quantities, in this order of preference: ``candidate.quantities(state)``
    returning a mapping with optional keys ``"factors"`` and ``"roots"`` (sequences of arrays, one per mode:
