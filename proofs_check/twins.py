@@ -799,7 +799,7 @@ def twin_trajectory(algorithm_id: str, config: Any = None, grads: Sequence[Any] 
     Returns:
       ``[{"count": k, "factors": (...), "roots": (...), "direction": D, ...}, ...]``, one per gradient, in the
       state layout of krad_ref: KrADagrad*/KrADagrad factors L_i, Shampoo statistics ("paper": sum G G^T without
-      eps; "reference-code": eps I + sum), AdaGrad full (H,) with H = sum g g^T (g = vec(G) column-major), AdaGrad
+      eps; "reference-code" or eps_placement="statistic": eps I + sum, decayed with it), AdaGrad full (H,) with H = sum g g^T (g = vec(G) column-major), AdaGrad
       diag (v,) (an object array of the gradient's shape); "roots" are the cached roots the direction used.
       KrADagrad* adds ``"t"`` (one per mode, None on steps without statistics); KrADagrad adds ``"mode"`` (the
       factor updated, None if none) and ``"t"``. For matrices ``rec["L"]``/``rec["R"]`` alias the two factors

@@ -113,7 +113,7 @@ def root_exponents(algorithm_id: str, config: Any, shape: Sequence[int]) -> tupl
 
 def _unrooted(algorithm_id: str, cfg: Any, k: int) -> bool:
     """Shampoo before its first root with before_first_root "gradient" (D = G) or "zero" (D = 0)."""
-    if algorithm_id != "shampoo" or cfg.before_first_root == "identity":
+    if algorithm_id != "shampoo" or getattr(cfg, "before_first_root", "identity") == "identity":
         return False
     from krad_ref import shampoo
 
