@@ -44,12 +44,12 @@ order-3 tensors where the algorithm supports them), 1-6 steps, gradients of spec
 dense, rank one or partly zero, rounded to float32-representable values (so a float32 candidate consumes
 exactly the same inputs). ``grad_scale=(lo, hi)`` draws the norms log-uniformly in [lo, hi] instead, and
 ``grad_rank`` fixes the rank ("full", "low", "one"; rank of the mode-0 unfolding, up to the float32 rounding of
-the entries, which leaves singular values ~ u_32 sigma_1 beyond the rank). The first failing sequence is shrunk greedily, keeping it failing: truncate after the
-first diverging step, drop single steps, drop one index of a mode (a row/column), zero entries (half a gradient,
-then single entries), and round the remaining entries to one significant digit; each pass repeats until nothing
-changes or ``shrink_budget`` candidate runs are used. Shrinking never rescales: zeroing keeps the other entries
-and rounding is relative to each entry's own magnitude, so a 1e4-scale failure stays at 1e4. The report shows
-the smallest failing input found.
+the entries, which leaves singular values ~ u_32 sigma_1 beyond the rank). The first failing sequence is shrunk
+greedily, keeping it failing: truncate after the first diverging step, drop single steps, drop one index of a
+mode (a row/column), zero entries (half a gradient, then single entries), and round the remaining entries to one
+significant digit; each pass repeats until nothing changes or ``shrink_budget`` candidate runs are used.
+Shrinking never rescales: zeroing keeps the other entries and rounding is relative to each entry's own
+magnitude, so a 1e4-scale failure stays at 1e4. The report shows the smallest failing input found.
 """
 from __future__ import annotations
 
