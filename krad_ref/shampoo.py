@@ -163,7 +163,10 @@ class Config:
       newton_error: the norm of the Newton residual ||M - I|| that newton_tol and the 1.2x guard use: "fro"
         (default) or "max" (entrywise max, ``torch.dist(p=inf)``; pytorch-optimizer's ScalableShampoo:
         newton_tol=1e-3, newton_error="max", newton_on_fail="return", eps_mode="relative",
-        eps_placement="statistic": it returns the iterate before a >1.2x growth, else the converged or last one).
+        eps_placement="statistic": it returns the iterate before a >1.2x growth, else the converged or last one;
+        it tests the tolerance only after a first step, krad_ref also before it, which differs only if
+        M_0 = (q + 1) / (2 ||G||_F) G is already within tol of I: impossible for even q and d >= 2, since
+        G = c I would need d = (q + 1)^2 / 4; its 1 x 1 statistics take a closed form that Newton reaches too).
     """
 
     eps: float = 1e-6
