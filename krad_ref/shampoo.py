@@ -165,8 +165,9 @@ class Config:
         newton_tol=1e-3, newton_error="max", newton_on_fail="return", eps_mode="relative",
         eps_placement="statistic": it returns the iterate before a >1.2x growth, else the converged or last one;
         it tests the tolerance only after a first step, krad_ref also before it, which differs only if
-        M_0 = (q + 1) / (2 ||G||_F) G is already within tol of I: impossible for even q and d >= 2, since
-        G = c I would need d = (q + 1)^2 / 4; its 1 x 1 statistics take a closed form that Newton reaches too).
+        M_0 = (q + 1) / (2 ||G||_F) G is already within tol = 1e-3 of I: never for even q <= 20 and d >= 2,
+        since that needs G ~ c I with d within 0.2% of (q + 1)^2 / 4 = integer + 1/4; its 1 x 1 statistics
+        take a closed form that Newton reaches too).
     """
 
     eps: float = 1e-6
