@@ -178,7 +178,7 @@ class PeerShampoo:
             return self._newton(S, q, eps, prev)
         shift = 0.0 if o["eps_placement"] == "statistic" else eps
         if o["root"] == "svd":
-            U, sv, Vh = np.linalg.svd(S + shift * np.eye(S.shape[0]))
+            U, sv, Vh = np.linalg.svd(S + shift * np.eye(S.shape[0], dtype=S.dtype))
             return (U * sv ** (-1.0 / q)) @ Vh
         w, V = np.linalg.eigh(S)
         return (V * (np.maximum(w, 0.0) + shift) ** (-1.0 / q)) @ V.T
@@ -396,6 +396,24 @@ def test_convention_mutant_fails_the_default_and_passes_its_own_config(name):
     rep = crossval.check(peer, "shampoo", {**shared, **own}, cases=None, examples=4, seed=21, shrink=False)
     assert rep.passed, str(rep)
     assert rep.quantities["direction"].compared > 0 and rep.quantities["roots"].compared > 0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_conventions_compose_as_the_peers_combine_them(dtype):
+    """Several conventions at once, as two published optimizers combine them (the peers' own adapters live
+    elsewhere): torch-optimizer's Shampoo (eps I in the statistic, S^{-1/p} by SVD, roots at k = 1, 1 + f, ...)
+    and pytorch-optimizer's Shampoo (eps I in the statistic, SVD, zero roots until k = f)."""
+    torch_opt = PeerShampoo(eps_placement="statistic", exponent_rule="p", root="svd", root_phase="first",
+                            before_first_root="zero")
+    cfg = {"eps": 1e-4, "eps_placement": "statistic", "exponent_rule": "p", "root_method": "svd",
+           "root_phase": "first", "root_freq": 2}
+    rep = crossval.check(torch_opt, "shampoo", cfg, cases=None, examples=8, seed=3, dtype=dtype)
+    assert rep.passed, str(rep)
+    pt_opt = PeerShampoo(eps_placement="statistic", root="svd", before_first_root="zero")
+    cfg = {"eps_placement": "statistic", "root_method": "svd", "before_first_root": "zero", "root_freq": 3}
+    rep = crossval.check(pt_opt, "shampoo", cfg, cases=None, examples=8, seed=3, dtype=dtype)
+    assert rep.passed, str(rep)
+    assert rep.quantities["direction"].compared > 0
 
 
 def test_svd_roots_are_not_a_deviation():
