@@ -100,9 +100,6 @@ REMAINDERS = ("error", "pad")
 #: computed G positive definite with a margin.
 AUTO_FLOOR_FACTOR = 16.0
 
-#: eigenvalue sign tolerance of the eigh roots, NEG_TOL_FACTOR * tau * u * lambda_max (as linalg.psd_power)
-NEG_TOL_FACTOR = 4.0
-
 
 # ---------------------------------------------------------------------------------------------------------
 # grouping (Sec. IV-C)
@@ -344,7 +341,7 @@ def _eigh_power(A, p: float, shift, xp, what: str):
     w, V = _eigh(_sym(A, xp), xp)
     tau = A.shape[-1]
     lam_max = xp.max(xp.abs(w), axis=-1)
-    tol = NEG_TOL_FACTOR * tau * backend.unit_roundoff(A.dtype) * lam_max
+    tol = validate.zero_tolerance(lam_max, n=tau, dtype=A.dtype)  # the numerical-rank rule, one tau per group
     if bool(xp.any(w[..., 0] < -tol)):
         worst = float(xp.min(w[..., 0] / xp.where(lam_max > 0, lam_max, xp.ones_like(lam_max))))
         raise ValueError(f"{what}: a group's statistic is not positive semi-definite (lambda_min / lambda_max = "
@@ -353,7 +350,7 @@ def _eigh_power(A, p: float, shift, xp, what: str):
     w = xp.where(w > 0, w, xp.zeros_like(w))
     if shift is not None:
         w = w + shift[..., None]
-    if p < 0 and not bool(xp.all(w > 0)):
+    if p < 0 and not bool(xp.all(w > (tol[..., None] if shift is None else 0))):
         raise ValueError(f"{what}: a group's statistic is singular (damping underflowed to 0); set damping_floor > 0")
     f = w ** p
     return _sym((V * f[..., None, :]) @ xp.matrix_transpose(V), xp)
@@ -662,11 +659,11 @@ def mbag_ema_update(grad, state: MbagEmaState, config: MbagEmaConfig, *, params=
     if t % config.T_sqr == 0:
         damping, extra = ema_damping(t, config, G, xp)
         if config.damping_floor is not None:
-            level = tau * backend.unit_roundoff(G.dtype) * _fro_stack(G, xp)
+            level = validate.zero_tolerance(_fro_stack(G, xp), n=tau, dtype=G.dtype)  # below: numerically singular
             if bool(xp.any(damping < level)):
                 warnings.warn(
                     f"mbag_ema: step {t}: damping max(alpha^t lam, damping_floor) = "
-                    f"max({config.alpha ** t * config.lam:.3g}, {config.damping_floor:.3g}) is below tau u ||G||_F in "
+                    f"max({config.alpha ** t * config.lam:.3g}, {config.damping_floor:.3g}) is below 4 tau u ||G||_F in "
                     f"some group: G is numerically singular and its inverse root is unreliable there (errata 29); use "
                     f"damping_floor=None or a larger floor",
                     RuntimeWarning, stacklevel=2)

@@ -21,7 +21,7 @@ Two variants (``Config.variant``):
     eigenvalues of S, which is the same matrix function as (eps I + S)^{-1/e} in exact arithmetic and more accurate
     in floating point (rounding negatives of the PSD S are clipped to 0 first, and eps is never lost against large
     diagonal entries of S). ``eps_mode`` picks the regularisation of the peers: "absolute" (the paper's eps I),
-    "relative" (eps lambda_max(S) I, Google's scalable_shampoo), "pinv" (eigenvalues <= n u lambda_max dropped,
+    "relative" (eps lambda_max(S) I, Google's scalable_shampoo), "pinv" (eigenvalues <= 4 n u lambda_max dropped,
     Meta's Distributed Shampoo; needs eps = 0).
   * ``"reference-code"``: the authors' code (``Preconditioner`` with ``iterative_matrix_roots=False``): the
     statistic starts at eps I (their ``matrix_eps``) and the root is V diag(max(lambda, eps)^{-1/e}) V^T with
@@ -47,7 +47,7 @@ root dtype). The roots are cast back to the stat dtype, the direction to the gra
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from . import algorithm, backend, linalg, modes, validate
@@ -94,6 +94,11 @@ class Config:
       stat_dtype: None (= grad dtype), "float32" or "float64": precision of statistics, Grams and preconditioning.
       eps_mode: "paper" variant only: "absolute", "relative" or "pinv" (module docstring; ``linalg.psd_power``).
         Coupled Newton takes "absolute" (ridge eps) or "relative" (ridge eps * lambda_max).
+      rcond: "pinv" only: None (default) drops the eigenvalues of S that are numerically zero by the rank rule,
+        |lambda| <= 4 d u lambda_max (``validate.zero_tolerance``; u of the stat dtype); a real >= 0 drops
+        lambda <= rcond * lambda_max instead, the cutoff of Meta's ``PseudoInverseConfig.rank_rtol`` (whose
+        default, d eps = 2 d u, is half the rule's). Left out of golden vectors while None
+        (``algorithm.OMIT_WHEN_DEFAULT``).
       variant: "paper" or "reference-code" (module docstring). When you reproduce Fig. 1, the authors ran the
         code: use "reference-code" with stat_dtype="float64" (shampoo64) or defaults (shampoo32).
       newton_tol, newton_max_iter: "paper" coupled Newton target on ||M - I||_F (None: linalg's 4 (n + p) u) and
@@ -112,6 +117,7 @@ class Config:
     root_dtype: str | None = None
     stat_dtype: str | None = None
     eps_mode: str = "absolute"
+    rcond: float | None = field(default=None, metadata=algorithm.OMIT_WHEN_DEFAULT)
     variant: str = "paper"
     newton_tol: float | None = None
     newton_max_iter: int = 100
@@ -122,6 +128,10 @@ class Config:
         validate.one_of(self.root_method, "root_method", ROOT_METHODS)
         validate.one_of(self.eps_mode, "eps_mode", linalg.EPS_MODES)
         validate.one_of(self.newton_on_fail, "newton_on_fail", NEWTON_ON_FAIL)
+        if self.rcond is not None:
+            validate.real_scalar(self.rcond, "rcond", low=0.0)
+            if self.eps_mode != "pinv":
+                raise ValueError(f"rcond: only used with eps_mode='pinv', got eps_mode={self.eps_mode!r}")
         for name in ("root_dtype", "stat_dtype"):
             value = getattr(self, name)
             if value is not None:
@@ -253,8 +263,8 @@ def inverse_root(S, e, config: Config):
         # S is checked in its own dtype; the eigenvalue tolerances follow S's rounding, not the root dtype's
         # (a float32 statistic cast to float64 keeps its float32-sized negative eigenvalues)
         validate.symmetric(S, "S", xp=xp)
-        P = linalg.psd_power(A, -1.0 / e, eps=config.eps, eps_mode=config.eps_mode, check=False,
-                             source_dtype=S.dtype)
+        P = linalg.psd_power(A, -1.0 / e, eps=config.eps, eps_mode=config.eps_mode, rcond=config.rcond,
+                             check=False, source_dtype=S.dtype)
     else:
         ridge = config.eps
         if config.eps_mode == "relative":

@@ -779,8 +779,12 @@ def test_non_pd_and_option_errors_name_the_argument(xp):
         la.psd_power(I2, -0.5, eps_mode="weird")
     with pytest.raises(ValueError, match="eps: must be 0 with eps_mode='pinv'"):
         la.psd_power(I2, -0.5, eps=1e-3, eps_mode="pinv")
-    with pytest.raises(ValueError, match="rtol: only used with eps_mode='pinv'"):
-        la.psd_power(I2, -0.5, rtol=1e-3)
+    with pytest.raises(ValueError, match="rcond: only used with eps_mode='pinv'"):
+        la.psd_power(I2, -0.5, rcond=1e-3)
+    with pytest.raises(ValueError, match="rcond: expected a value >= 0"):
+        la.psd_power(I2, -0.5, eps_mode="pinv", rcond=-1e-3)
+    with pytest.raises(TypeError, match="rcond: expected a real number"):
+        la.psd_power(I2, -0.5, eps_mode="pinv", rcond="1e-3")
     with pytest.raises(ValueError, match="negative: expected one of"):
         la.psd_power(I2, -0.5, negative="ignore")
     with pytest.raises(ValueError, match="formula: expected one of"):
