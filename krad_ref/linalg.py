@@ -72,7 +72,9 @@ def _eye(n: int, A, xp):
 
 
 def _sym(A, xp):
-    return (A + xp.matrix_transpose(A)) / 2
+    # halves first: the same value as (A + A^T) / 2 (scaling by 2 is exact, barring subnormals) without
+    # overflowing for entries above F / 2 (a float32 statistic G G^T with ||G||_F near sqrt(F))
+    return A / 2 + xp.matrix_transpose(A) / 2
 
 
 def _fro(X, xp) -> float:
@@ -903,10 +905,18 @@ def norm_2(A, *, assume_symmetric=None):
         w = backend.eigvalsh(A)
         return _as_0d(xp.max(xp.abs(xp.stack([w[0], w[-1]]))), xp)
     m, n = A.shape
-    At = xp.matrix_transpose(A)
-    gram = At @ A if n <= m else A @ At
+    # scaled by a power of two s ~ max|A| (exact: same digits) so that the Gram's squares cannot overflow
+    s = _pow2_scale(_max_abs(A, xp))
+    As = A / s if s != 1.0 else A
+    At = xp.matrix_transpose(As)
+    gram = At @ As if n <= m else As @ At
     w = backend.eigvalsh(_sym(gram, xp))
-    return _as_0d(xp.sqrt(xp.clip(w[-1], 0.0, None)), xp)
+    return _as_0d(xp.sqrt(xp.clip(w[-1], 0.0, None)) * s, xp)
+
+
+def _pow2_scale(m: float) -> float:
+    """A power of two near m > 0 (1.0 for 0 or non-finite m): dividing by it is exact in binary floating point."""
+    return math.ldexp(1.0, math.frexp(m)[1]) if m > 0 and math.isfinite(m) else 1.0
 
 
 def norm_fro(A):

@@ -287,7 +287,12 @@ class GroupRoots(NamedTuple):
 
 
 def _fro_stack(A, xp):
-    return xp.linalg.vector_norm(A, axis=(-2, -1))
+    # per matrix, scaled by a power of two near max|A| (exact, so the same digits as the plain norm) so that the
+    # squares cannot overflow: a float32 statistic of entries ~1e20 has a finite norm
+    m = xp.max(xp.abs(A), axis=(-2, -1))
+    ok = (m > 0) & xp.isfinite(m)
+    s = xp.where(ok, 2.0 ** xp.ceil(xp.log2(xp.where(ok, m, xp.ones_like(m)))), xp.ones_like(m))
+    return xp.linalg.vector_norm(A / s[..., None, None], axis=(-2, -1)) * s
 
 
 def _sym(A, xp):
@@ -504,6 +509,18 @@ def _root_of_H(H, config, xp):
     return r.sqrt, r.residual
 
 
+def _sm_limit(config, grad, xp) -> float:
+    # Sherman-Morrison (H g)(H g)^T / (1 + g^T H g) with H <= I / lam (H_t = (lam I + sum g g^T)^{-1}): entries
+    # <= ||g||^2 / lam^2 and g^T H g <= ||g||^2 / lam, so ||g||^2 <= min(lam, lam^2) F keeps both finite
+    return algorithm.overflow_limit(grad.dtype, xp, power=2, factor=min(config.lam, config.lam ** 2))
+
+
+def _outer_limit(config, grad, xp) -> float:
+    # MBAG-EMA's g g^T: entries <= ||g||^2
+    return algorithm.overflow_limit(grad.dtype, xp, power=2)
+
+
+@algorithm.overflow_guard(MbagConfig, _sm_limit, "the Sherman-Morrison term (H g)(H g)^T")
 def mbag_update(grad, state: MbagState, config: MbagConfig, *, params=None):
     """One MBAG step (Alg. 1, lines 4-11): Sherman-Morrison update, root refresh every T_sqr steps, momentum.
 
@@ -627,6 +644,7 @@ def ema_damping(t: int, config: MbagEmaConfig, G, xp=None):
     return paper + extra, extra
 
 
+@algorithm.overflow_guard(MbagEmaConfig, _outer_limit, "the statistic g g^T")
 def mbag_ema_update(grad, state: MbagEmaState, config: MbagEmaConfig, *, params=None):
     """One MBAG-EMA step (Alg. 2, lines 4-11): EMA statistic, root of G every T_sqr steps, momentum.
 
@@ -725,6 +743,7 @@ def mbag_n_init(shape_or_array, config: MbagNConfig, *, dtype=None, xp=None) -> 
     return MbagNState(count=count, H=H, v=v, template=template)
 
 
+@algorithm.overflow_guard(MbagNConfig, _sm_limit, "the Sherman-Morrison term (H g)(H g)^T")
 def mbag_n_update(grad, state: MbagNState, config: MbagNConfig, *, params=None):
     """One MBAG-N step: H_t by Eq. (4), v_t = beta v_{t-1} + H_t g_t.
 

@@ -313,6 +313,12 @@ def _check_grad(grad, state: ShampooState, config: Config):
     return xp
 
 
+def _grad_limit(config, grad, xp) -> float:
+    # the mode Grams G_(k) G_(k)^T in the stat dtype: entries <= ||G||_F^2 (Cauchy-Schwarz)
+    return algorithm.overflow_limit(_dtype_of(config.stat_dtype, grad.dtype, xp), xp, power=2)
+
+
+@algorithm.overflow_guard(Config, _grad_limit, "the statistics G G^T")
 def update(grad, state: ShampooState, config: Config, *, params=None):
     """One Shampoo step: update the statistics, refresh the roots on schedule, precondition the gradient.
 
@@ -355,6 +361,7 @@ def update(grad, state: ShampooState, config: Config, *, params=None):
             gram = modes.mode_gram(G, mode)
             new.append(S + gram if b2 == 1.0 else b2 * S + (1.0 - b2) * gram)
         stats = tuple(new)
+        algorithm.check_finite_arrays((f"state.stats[{i}]", S) for i, S in enumerate(stats))  # before the roots
     roots = state.roots
     if p and k % config.root_freq == 0:
         e = exponent(p, config)

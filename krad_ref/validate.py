@@ -29,6 +29,8 @@ __all__ = [
     "positive_int",
     "real_scalar",
     "one_of",
+    "OverflowLimitError",
+    "norm_limit",
     "SYM_TOL_FACTOR",
     "RANK_TOL_FACTOR",
 ]
@@ -230,3 +232,27 @@ def one_of(value, name: str, options) -> None:
     """Check ``value`` is one of ``options``."""
     if value not in options:
         raise ValueError(f"{name}: expected one of {tuple(options)}, got {value!r}")
+
+
+class OverflowLimitError(ValueError):
+    """A value a computation cannot carry in its dtype: a gradient whose norm is above an update's overflow limit,
+    or a state array that overflowed to inf/NaN. A ValueError (bad input), raised with the argument's or the state
+    field's name, the word "overflow" and the threshold."""
+
+
+def norm_limit(x, name: str, *, limit: float, what: str, xp=None) -> None:
+    """Refuse ``x`` when ||x||_F > ``limit`` (an :class:`OverflowLimitError` saying ``what`` would overflow).
+
+    One reduction (max|x|) decides when max|x| sqrt(size) <= limit; otherwise ||x||_F is computed as
+    max|x| ||x / max|x|||_F, which cannot overflow itself.
+    """
+    xp = backend.namespace(x) if xp is None else xp
+    if x.size == 0:
+        return
+    m = float(xp.max(xp.abs(x)))
+    if m * math.sqrt(x.size) <= limit:
+        return
+    nrm = m * float(xp.linalg.vector_norm(x / m)) if m > 0 and math.isfinite(m) else m
+    if not nrm <= limit:
+        raise OverflowLimitError(f"{name}: ||{name}||_F = {nrm:.3g} is above the overflow limit {limit:.3g} of "
+                                 f"{what} in {backend.dtype_name(x.dtype)}")
