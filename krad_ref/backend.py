@@ -208,15 +208,15 @@ def eigh(A):
     NumPy arrays go to LAPACK's divide-and-conquer driver (``scipy.linalg.eigh(driver="evd")``): at 1024^2
     float32 it is 1.6-1.9x faster than ``numpy.linalg.eigh`` and scipy's default ``evr`` (see
     ``shared/notes/performance.md``), with the same backward stability (residual O(n u ||A||_2)). Other
-    namespaces keep their own ``linalg.eigh``. Only the lower triangle is read; callers symmetrize first.
-    A solver failure (no convergence: in practice inf/NaN or entries near the dtype's range limits) raises a
+    namespaces, and stacks (..., n, n) on every backend, keep their own batched ``linalg.eigh``. Only the lower
+    triangle is read; callers symmetrize first. A solver failure (no convergence: in practice inf/NaN or entries near the dtype's range limits) raises a
     ValueError naming ``A`` (:func:`_eigh_failed`), the same on every backend.
     """
     import numpy as np
 
     xp = namespace(A)
     try:
-        if is_numpy(xp):
+        if is_numpy(xp) and A.ndim == 2:
             import scipy.linalg
 
             if A.shape[-1] == 0:

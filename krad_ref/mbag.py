@@ -362,9 +362,8 @@ def _eigh_power(A, p: float, shift, xp, what: str):
 
 
 def _eigh(A, xp):
-    # batched: xp.linalg.eigh works on stacks in the standard (backend.eigh's SciPy driver takes one matrix)
-    res = xp.linalg.eigh(A)
-    return res.eigenvalues, res.eigenvectors
+    # batched: backend.eigh sends stacks to xp.linalg.eigh, and turns a solver failure into its ValueError
+    return backend.eigh(A)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -152,3 +152,11 @@ def test_eigh_failure_is_a_valueerror_naming_A_on_every_backend(xp):
         with pytest.raises(ValueError, match="A: the symmetric eigendecomposition failed") as info:
             fn(A)
         assert type(info.value) is ValueError
+
+
+def test_batched_eigh_failure_is_the_same_valueerror(xp):
+    """Stacks (MBAG's groups) go through backend.eigh too: one translation of a solver failure for both."""
+    A = xp.asarray(np.stack([np.eye(3), np.full((3, 3), np.inf)]).astype(np.float32))
+    with pytest.raises(ValueError, match="A: the symmetric eigendecomposition failed") as info:
+        backend.eigh(A)
+    assert type(info.value) is ValueError
