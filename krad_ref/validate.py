@@ -244,15 +244,15 @@ def norm_limit(x, name: str, *, limit: float, what: str, xp=None) -> None:
     """Refuse ``x`` when ||x||_F > ``limit`` (an :class:`OverflowLimitError` saying ``what`` would overflow).
 
     One reduction (max|x|) decides when max|x| sqrt(size) <= limit; otherwise ||x||_F is computed as
-    max|x| ||x / max|x|||_F, which cannot overflow itself.
+    max|x| ||x / max|x|||_F, which cannot overflow itself. An x holding inf or NaN is left to :func:`finite`.
     """
     xp = backend.namespace(x) if xp is None else xp
     if x.size == 0:
         return
     m = float(xp.max(xp.abs(x)))
-    if m * math.sqrt(x.size) <= limit:
+    if m * math.sqrt(x.size) <= limit or not math.isfinite(m):
         return
-    nrm = m * float(xp.linalg.vector_norm(x / m)) if m > 0 and math.isfinite(m) else m
+    nrm = m * float(xp.linalg.vector_norm(x / m))
     if not nrm <= limit:
         raise OverflowLimitError(f"{name}: ||{name}||_F = {nrm:.3g} is above the overflow limit {limit:.3g} of "
                                  f"{what} in {backend.dtype_name(x.dtype)}")

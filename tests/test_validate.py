@@ -246,3 +246,13 @@ def test_rank_rule_separates_exact_zeros_from_nonzeros_on_every_namespace(xp, dt
     assert np.all(small[: n - stat.r] <= tau), (small, tau)
     assert np.all(small[n - stat.r:] > tau), (small, tau)
     validate.psd_eigenvalues(xp.asarray(np.sort(w)), "S", n=n, dtype=np.dtype(dtype), strict=False)  # PSD verdict
+
+
+def test_norm_limit_refuses_above_names_the_argument_and_leaves_nan_to_finite(xp):
+    # ||x||_F = 5e19 for x = (3e19, 4e19): its square overflows float32, the norm computed here must not
+    x = xp.asarray(np.array([3.0, 4.0], dtype=np.float32) * np.float32(1e19))
+    validate.norm_limit(x, "grad", limit=5.01e19, what="g^2")  # 5e19 (to float32 rounding, 1e-7) < 5.01e19
+    with pytest.raises(validate.OverflowLimitError, match=r"grad: \|\|grad\|\|_F = 5e\+19 is above the overflow "
+                                                          r"limit 4.9e\+19 of g\^2 in float32"):
+        validate.norm_limit(x, "grad", limit=4.9e19, what="g^2")
+    validate.norm_limit(xp.asarray(np.array([np.nan, 3e19], dtype=np.float32)), "grad", limit=1.0, what="g^2")
