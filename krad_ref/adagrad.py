@@ -152,6 +152,17 @@ def adagrad_full_init(shape_or_array, config: AdagradFullConfig, *, dtype=None, 
     )
 
 
+def _squares_limit(config, grad, xp) -> float:
+    # g g^T (full), g^2 (diagonal, Adam): every entry <= ||g||_2^2, so ||grad||_F <= sqrt(F) keeps them finite
+    return algorithm.overflow_limit(grad.dtype, xp, power=2)
+
+
+def _sgd_limit(config, grad, xp) -> float:
+    # the direction d + mu b on a fresh buffer (b_1 = d): entries <= (1 + mu) ||grad||_F
+    return algorithm.overflow_limit(grad.dtype, xp, power=1, factor=1.0 / (1.0 + config.momentum))
+
+
+@algorithm.overflow_guard(AdagradFullConfig, _squares_limit, "the statistic g g^T")
 def adagrad_full_update(grad, state: AdagradFullState, config: AdagradFullConfig, *, params=None):
     """One full-matrix AdaGrad step on g = vec(G): H <- H + g g^T, direction unvec(P g).
 
@@ -185,6 +196,7 @@ def adagrad_full_update(grad, state: AdagradFullState, config: AdagradFullConfig
                          f"expected {(N, N)} and {backend.dtype_name(like.dtype)}")
     g = _flat(_with_weight_decay(grad, params, config.weight_decay, xp), xp)
     H = state.H + g[:, None] * g[None, :]  # outer product: each entry one rounded product, exactly symmetric
+    algorithm.check_finite_arrays([("state.H", H)])  # accumulated past F: say so before the root sees it
     if config.form == "kradagrad":
         P = linalg.psd_power(H, -0.5, eps=config.delta, eps_mode="absolute")
     else:
@@ -247,6 +259,7 @@ def adagrad_diag_init(shape_or_array, config: AdagradDiagConfig, *, dtype=None, 
                             v=xp.full(shape, config.initial_accumulator, dtype=dtype, device=dev))
 
 
+@algorithm.overflow_guard(AdagradDiagConfig, _squares_limit, "the accumulator g^2")
 def adagrad_diag_update(grad, state: AdagradDiagState, config: AdagradDiagConfig, *, params=None):
     """One diagonal AdaGrad step: v <- v + g^2, direction g / sqrt(v + eps) or g / (sqrt(v) + eps).
 
@@ -330,6 +343,7 @@ def adam_init(shape_or_array, config: AdamConfig, *, dtype=None, xp=None) -> Ada
                      m=xp.zeros(shape, dtype=dtype, device=dev), v=xp.zeros(shape, dtype=dtype, device=dev))
 
 
+@algorithm.overflow_guard(AdamConfig, _squares_limit, "the second moment g^2")
 def adam_update(grad, state: AdamState, config: AdamConfig, *, params=None):
     """One Adam step: moments, bias correction, m_hat / (sqrt(v_hat + eps_root) + eps).
 
@@ -419,6 +433,7 @@ def sgd_init(shape_or_array, config: SgdConfig, *, dtype=None, xp=None) -> SgdSt
     return SgdState(count=xp.asarray(0, dtype=xp.int32, device=dev), momentum=xp.zeros(shape, dtype=dtype, device=dev))
 
 
+@algorithm.overflow_guard(SgdConfig, _sgd_limit, "the direction d + momentum b")
 def sgd_update(grad, state: SgdState, config: SgdConfig, *, params=None):
     """One SGD step: d = g + lambda W; with momentum b = mu b + (1 - dampening) d (b = d on the first step).
 

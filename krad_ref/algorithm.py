@@ -7,7 +7,8 @@ passed in rather than captured in closures, so a saved state can say what produc
     direction, state = update(grad, state, config, *, params=None)
     W = W - lr * direction                     # the caller applies the step
 
-``update`` never mutates its inputs; ``params`` is needed only for weight decay (errata 16: an update with
+Every ``update`` is wrapped by :func:`overflow_guard` (its float range limit, README "Conventions worth
+knowing"). ``update`` never mutates its inputs; ``params`` is needed only for weight decay (errata 16: an update with
 weight_decay != 0 and params=None raises). States are NamedTuples of arrays (and small Python tuples of them);
 a ``count`` field holds the number of updates taken, as a 0-d int32 array.
 
@@ -16,13 +17,15 @@ Algorithm ids (errata 18): "kradagrad_star", "kradagrad", "shampoo", "adagrad_fu
 """
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any, Callable, NamedTuple
 
 from . import backend, validate
 
 __all__ = ["Algorithm", "Creation", "register", "get", "names", "registered", "shape_of", "creation", "check_grad",
-           "check_types", "OMIT_WHEN_DEFAULT"]
+           "check_types", "OMIT_WHEN_DEFAULT", "overflow_limit", "check_finite_result",
+           "check_finite_arrays", "overflow_guard"]
 
 #: ``dataclasses.field`` metadata of a Config field added after the golden-vector format v1 was frozen, whose
 #: default leaves the algorithm exactly as it was before the field existed: ``crossval.format.config_fields``
@@ -144,6 +147,73 @@ def check_types(state, config, State: type, Config: type) -> None:
         raise TypeError(f"config: expected {Config.__name__}, got {type(config).__name__}")
     if not isinstance(state, State):
         raise TypeError(f"state: expected {State.__name__}, got {type(state).__name__}")
+
+
+def overflow_limit(dtype, xp, *, power: int, factor: float = 1.0) -> float:
+    """(factor * F)^(1/power), F the largest finite number of ``dtype``: the largest ||grad||_F for which an update
+    whose biggest intermediate is ~ ||grad||^power / factor stays finite (e.g. power 2, factor 1/2 for
+    sym(S + G G^T), whose entries are <= 2 ||G||_F^2 by Cauchy-Schwarz). The README's float32 limits table lists
+    each algorithm's power and factor; update refuses a larger gradient with :class:`validate.OverflowLimitError`.
+    """
+    return (factor * float(xp.finfo(dtype).max)) ** (1.0 / power)
+
+
+def check_finite_result(direction, state, *, name: str = "state") -> None:
+    """Refuse an update's result that overflowed: an inf or NaN in ``direction`` or any array field of ``state``
+    (a NamedTuple; tuples of arrays are searched) raises :class:`validate.OverflowLimitError` naming the first
+    such field, e.g. ``state.v``. One reduction per array. A finite gradient below the algorithm's
+    :func:`overflow_limit` still overflows here once a statistic accumulated over many steps passes F."""
+    items = [("direction", direction)]
+    for field in state._fields:
+        v = getattr(state, field)
+        if isinstance(v, tuple):
+            items.extend((f"{name}.{field}[{i}]", a) for i, a in enumerate(v))
+        else:
+            items.append((f"{name}.{field}", v))
+    check_finite_arrays(items)
+
+
+def check_finite_arrays(items) -> None:
+    """``items``: (label, array) pairs; the first array holding inf or NaN raises :class:`validate.OverflowLimitError`
+    naming its label (used where a statistic is consumed in the same step, before :func:`check_finite_result`)."""
+    for label, a in items:
+        if not hasattr(a, "dtype") or not hasattr(a, "shape") or a.size == 0:
+            continue
+        xp = backend.namespace(a)
+        if not xp.isdtype(a.dtype, "real floating"):
+            continue
+        if not bool(xp.all(xp.isfinite(a))):
+            raise validate.OverflowLimitError(
+                f"{label}: overflow: the update produced inf or NaN (beyond the largest {backend.dtype_name(a.dtype)}"
+                f" {float(xp.finfo(a.dtype).max):.3g}): the statistics accumulated past the dtype's range; use "
+                f"float64, or smaller gradients")
+
+
+def overflow_guard(Config: type, limit: Callable[[Any, Any, Any], float], what: str):
+    """Decorator of an ``update(grad, state, config, *, params=None)``: the float range guard, once per algorithm.
+
+    Before the update: a gradient with ||grad||_F > ``limit(config, grad, xp)`` (the algorithm's
+    :func:`overflow_limit`) raises :class:`validate.OverflowLimitError` naming ``grad`` and saying ``what`` would
+    overflow. The test costs one reduction (max|grad|) below the limit; it is skipped for anything the update's
+    own checks refuse anyway (not an array, not real floating, inf/NaN, a config of another class). After the
+    update: :func:`check_finite_result` (an overflow accumulated over many steps names the state field).
+    """
+    def decorate(update):
+        @functools.wraps(update)
+        def guarded(grad, state, config, *, params=None):
+            if isinstance(config, Config) and hasattr(grad, "dtype") and hasattr(grad, "shape"):
+                try:
+                    xp = backend.namespace(grad)
+                    real = bool(xp.isdtype(grad.dtype, "real floating"))
+                except TypeError:
+                    real = False
+                if real:
+                    validate.norm_limit(grad, "grad", limit=limit(config, grad, xp), what=what, xp=xp)
+            direction, new_state = update(grad, state, config, params=params)
+            check_finite_result(direction, new_state)
+            return direction, new_state
+        return guarded
+    return decorate
 
 
 def check_grad(grad, like, *, shape=None, dtype=None):

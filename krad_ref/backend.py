@@ -192,39 +192,60 @@ def is_real_floating(x, xp=None) -> bool:
     return bool(xp.isdtype(x.dtype, "real floating"))
 
 
+def _eigh_failed(A, exc) -> ValueError:
+    """The one translation of a symmetric eigensolver's failure (numpy.linalg.LinAlgError from LAPACK, also what
+    array_api_strict and CuPy raise) into krad_ref's error: a ValueError naming ``A``, never a library's own."""
+    xp = namespace(A)
+    big = float(xp.max(xp.abs(A))) if A.size else 0.0
+    return ValueError(f"A: the symmetric eigendecomposition failed ({exc}); max|A| = {big:.3g} in "
+                      f"{dtype_name(A.dtype)}: a non-finite entry, or entries near the overflow (or underflow) "
+                      f"threshold {float(xp.finfo(A.dtype).max):.3g} ({float(xp.finfo(A.dtype).smallest_normal):.3g})")
+
+
 def eigh(A):
     """Symmetric eigendecomposition ``(w, V)`` with ascending ``w`` and ``A = V diag(w) V^T``.
 
     NumPy arrays go to LAPACK's divide-and-conquer driver (``scipy.linalg.eigh(driver="evd")``): at 1024^2
     float32 it is 1.6-1.9x faster than ``numpy.linalg.eigh`` and scipy's default ``evr`` (see
     ``shared/notes/performance.md``), with the same backward stability (residual O(n u ||A||_2)). Other
-    namespaces keep their own ``linalg.eigh``. Only the lower triangle is read; callers symmetrize first.
+    namespaces, and stacks (..., n, n) on every backend, keep their own batched ``linalg.eigh``. Only the lower
+    triangle is read; callers symmetrize first. A solver failure (no convergence: in practice inf/NaN or entries near the dtype's range limits) raises a
+    ValueError naming ``A`` (:func:`_eigh_failed`), the same on every backend.
     """
-    xp = namespace(A)
-    if is_numpy(xp):
-        import numpy as np
-        import scipy.linalg
+    import numpy as np
 
-        if A.shape[-1] == 0:
-            return np.linalg.eigh(A)
-        w, V = scipy.linalg.eigh(A, lower=True, driver="evd", check_finite=False)
-        return w.astype(A.dtype, copy=False), V.astype(A.dtype, copy=False)
-    res = xp.linalg.eigh(A)
+    xp = namespace(A)
+    try:
+        if is_numpy(xp) and A.ndim == 2:
+            import scipy.linalg
+
+            if A.shape[-1] == 0:
+                return np.linalg.eigh(A)
+            w, V = scipy.linalg.eigh(A, lower=True, driver="evd", check_finite=False)
+            return w.astype(A.dtype, copy=False), V.astype(A.dtype, copy=False)
+        res = xp.linalg.eigh(A)
+    except np.linalg.LinAlgError as exc:
+        raise _eigh_failed(A, exc) from None
     return res.eigenvalues, res.eigenvectors
 
 
 def eigvalsh(A):
-    """Ascending eigenvalues of symmetric ``A`` (see :func:`eigh` for the driver choice)."""
-    xp = namespace(A)
-    if is_numpy(xp):
-        import scipy.linalg
+    """Ascending eigenvalues of symmetric ``A`` (see :func:`eigh` for the driver choice and failures)."""
+    import numpy as np
 
-        if A.shape[-1] == 0:
-            return xp.linalg.eigvalsh(A)
-        return scipy.linalg.eigh(A, lower=True, eigvals_only=True, driver="evd", check_finite=False).astype(
-            A.dtype, copy=False
-        )
-    return xp.linalg.eigvalsh(A)
+    xp = namespace(A)
+    try:
+        if is_numpy(xp):
+            import scipy.linalg
+
+            if A.shape[-1] == 0:
+                return xp.linalg.eigvalsh(A)
+            return scipy.linalg.eigh(A, lower=True, eigvals_only=True, driver="evd", check_finite=False).astype(
+                A.dtype, copy=False
+            )
+        return xp.linalg.eigvalsh(A)
+    except np.linalg.LinAlgError as exc:
+        raise _eigh_failed(A, exc) from None
 
 
 def rng(seed):

@@ -762,7 +762,8 @@ def stable_rank(eigenvalues, *, form: str = "nuclear"):
     ||G||_* / ||G||_op of the scaled bundle; 1 for rank one, d for a flat spectrum.
     ``form="frobenius"``: sum lambda_i / lambda_1 = ||G||_F^2 / ||G||_2^2, the usual numerical stable rank (not Eq. 3).
 
-    Args: eigenvalues (d,) >= 0 (any order; tiny negative rounding is clipped to 0), not all zero.
+    Args: eigenvalues (d,) >= 0 (any order; |lambda| <= 4 d u lambda_1, rounding of an exact zero by the
+      numerical-rank rule ``validate.zero_tolerance``, counts as 0), not all zero.
     Returns: 0-d array in the input's dtype.
     """
     validate.one_of(form, "form", STABLE_RANK_FORMS)
@@ -1025,7 +1026,12 @@ def _eigh_desc(A, xp):
 
 
 def _spectrum(eigenvalues):
-    """Validate a spectrum (1-D, finite, >= -4 d u max|lambda|, not all zero); return it clipped at 0, and xp."""
+    """Validate a spectrum (1-D, finite, >= -tau, not all zero); return it with |lambda| <= tau set to 0, and xp.
+
+    tau = 4 d u max|lambda| is the numerical-rank rule (``validate.zero_tolerance``): an eigenvalue that small is
+    an exact zero as far as eigh can tell, so it must not count towards a stable rank or a density (in float32 a
+    rank-one EGOP's d - 1 rounding eigenvalues of ~d u lambda_1 would add ~d sqrt(d u) to Eq. (3)'s sum of roots).
+    """
     xp = validate.float_array(eigenvalues, "eigenvalues", ndim=1)
     validate.finite(eigenvalues, "eigenvalues", xp=xp)
     d = eigenvalues.shape[0]
@@ -1033,9 +1039,9 @@ def _spectrum(eigenvalues):
         raise ValueError("eigenvalues: expected a non-empty spectrum")
     top = float(xp.max(xp.abs(eigenvalues)))
     low = float(xp.min(eigenvalues))
-    tol = 4.0 * d * backend.unit_roundoff(eigenvalues.dtype) * top
+    tol = validate.zero_tolerance(top, n=d, dtype=eigenvalues.dtype)
     if low < -tol:
         raise ValueError(f"eigenvalues: expected >= 0 (a PSD spectrum), but min = {low:.3g} < -tol = {-tol:.3g}")
     if top == 0.0:
         raise ValueError("eigenvalues: all zero (no leading eigenvalue to normalize by)")
-    return xp.where(eigenvalues < 0, xp.zeros_like(eigenvalues), eigenvalues), xp
+    return xp.where(eigenvalues <= tol, xp.zeros_like(eigenvalues), eigenvalues), xp

@@ -328,6 +328,16 @@ def star_init(shape_or_array, config: KradagradStarConfig, *, dtype=None, xp=Non
     return KradagradStarState(xp.asarray(0, dtype=xp.int32, device=device), factors, roots)
 
 
+def _grad_limit(config, grad, xp) -> float:
+    # the Gram A = G R G^T of Eq. 13, symmetrized as (A + A^T) / 2, and t_k = 1 + ||L A|| (Prop. 3.2): entries
+    # <= 2 ||G||_F^2 ||L||_2 ||R||_2, ||L||_2, ||R||_2 <= s = max(1, init_scale) (beta2 = 1: the updates only shrink
+    # the factors). Order p > 2 reaches the same s^2 (measured: the Grams of a (2, 3, 2) tensor overflow at the
+    # matrix case's norm). Reference-code KrADagrad* (L_0 = 1e12 I) accepts ||G||_F <= 1.3e7 in float32.
+    s = max(1.0, config.resolved().init_scale)
+    return algorithm.overflow_limit(grad.dtype, xp, power=2, factor=0.5 / s ** min(grad.ndim, 2))
+
+
+@algorithm.overflow_guard(KradagradStarConfig, _grad_limit, "the Gram G R G^T of Eq. 13")
 def star_update(grad, state: KradagradStarState, config: KradagradStarConfig, *, params=None):
     """One KrADagrad* step: update every mode's inverse statistic, refresh the roots, precondition G.
 
@@ -554,6 +564,7 @@ def alt_init(shape_or_array, config: KradagradConfig, *, dtype=None, xp=None) ->
     return KradagradState(xp.asarray(0, dtype=xp.int32, device=device), factors, roots, pending)
 
 
+@algorithm.overflow_guard(KradagradConfig, _grad_limit, "the Gram G R G^T of Eq. 13")
 def alt_update(grad, state: KradagradState, config: KradagradConfig, *, params=None):
     """One KrADagrad step: update one mode's factor with the others held (Eq. 13), refresh roots, precondition.
 

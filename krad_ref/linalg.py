@@ -9,8 +9,9 @@ Conventions
   * ``vec`` is column-major (KrADagrad Sec. 2.1; errata 15): vec(L G R) = (R^T kron L) vec(G).
   * PSD matrix functions go through one symmetric eigendecomposition of ``sym(A) = (A + A^T)/2``
     (KrADagrad Sec. 2.1: f(A) = V f(Lambda) V^T). A computed eigenvalue is within about n u ||A||_2 of the exact
-    one, so eigenvalues in [-4 n u lambda_max, 0) are rounding (clipped or refused, ``negative=``) and anything
-    below is a genuine defect (ValueError naming ``A``). Relative forward error of A^p:
+    one, so eigenvalues in [-tau, 0), tau = 4 n u lambda_max (the numerical-rank rule,
+    ``validate.zero_tolerance``), are rounding (clipped or refused, ``negative=``) and anything below is a
+    genuine defect (ValueError naming ``A``); |lambda| <= tau counts as zero (pinv, singular check). Relative forward error of A^p:
     ~ |p| n u kappa for p < 0, ~ p n u kappa^(1-p) for 0 < p < 1, ~ p n u for p >= 1.
   * Iterative roots (Newton-Schulz, coupled Newton) return small frozen NamedTuples carrying the iteration
     count, the residual they stopped on and a ``converged`` flag; their default tolerances scale with the unit
@@ -63,10 +64,6 @@ EPS_MODES = ("absolute", "relative", "pinv")
 #: the error_tolerance guard of Google's scalable_shampoo ``ComputePower`` and Meta's Distributed Shampoo.
 DIVERGENCE_RATIO = 1.2
 
-#: eigenvalue sign tolerance = NEG_TOL_FACTOR * n * u * lambda_max, as in ``validate.psd_eigenvalues``.
-NEG_TOL_FACTOR = 4.0
-
-
 # ---------------------------------------------------------------------------------------------------------
 # small internal helpers (namespace passed down, no validation)
 
@@ -75,7 +72,9 @@ def _eye(n: int, A, xp):
 
 
 def _sym(A, xp):
-    return (A + xp.matrix_transpose(A)) / 2
+    # halves first: the same value as (A + A^T) / 2 (scaling by 2 is exact, barring subnormals) without
+    # overflowing for entries above F / 2 (a float32 statistic G G^T with ||G||_F near sqrt(F))
+    return A / 2 + xp.matrix_transpose(A) / 2
 
 
 def _fro(X, xp) -> float:
@@ -274,7 +273,7 @@ def eigh_psd(A, *, check: bool = True):
     return w, V
 
 
-def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rtol=None, atol=None, negative: str = "clip",
+def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rcond=None, atol=None, negative: str = "clip",
               check: bool = True, source_dtype=None):
     """Real power A^p of a symmetric PSD matrix by one eigendecomposition (negative p: inverse roots).
 
@@ -290,17 +289,20 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rtol=None, atol=None
         * ``"absolute"`` (Meta Distributed Shampoo, SOAP): lambda -> lambda + eps, i.e. (A + eps I)^p;
         * ``"relative"`` (Google scalable_shampoo): lambda -> lambda + eps * lambda_max, i.e.
           (A + eps ||A||_2 I)^p (lambda_max from the same eigh, not a power iteration);
-        * ``"pinv"`` (Meta ``PseudoInverseConfig``): eigenvalues <= max(atol, rtol * lambda_max) are treated as
-          exactly zero and map to 0 for every p; the others map to lambda^p. For p = -1 this is the
-          Moore-Penrose pseudo-inverse of the truncated matrix. ``eps`` must be 0.
-      rtol, atol: truncation thresholds of ``"pinv"`` (defaults rtol = n u, atol = 0); refused by other modes.
-      negative: what to do with eigenvalues in [-tol, 0), tol = 4 n u lambda_max, which are rounding of a PSD
-        matrix: ``"clip"`` sets them to 0, ``"raise"`` refuses them. Eigenvalues below -tol always raise.
+        * ``"pinv"`` (Meta ``PseudoInverseConfig``): eigenvalues <= max(atol, tau) are treated as exactly zero
+          and map to 0 for every p; the others map to lambda^p. For p = -1 this is the Moore-Penrose
+          pseudo-inverse of the truncated matrix. ``eps`` must be 0.
+      rcond: ``"pinv"`` only: None (default) drops |lambda| <= tau = 4 n u lambda_max, the numerical-rank rule
+        (``validate.zero_tolerance``: the eigensolver's backward error); a real >= 0 drops lambda <= rcond *
+        lambda_max instead (numpy.linalg.pinv's rcond, Meta's rank_rtol). Refused by other modes.
+      atol: ``"pinv"`` only: an absolute cutoff (default 0), combined as max(atol, tau).
+      negative: what to do with eigenvalues in [-tau, 0), which are rounding of a PSD matrix: ``"clip"`` sets
+        them to 0, ``"raise"`` refuses them. Eigenvalues below -tau always raise.
       check: verify symmetry and finiteness of A first (O(n^2)); with False the caller guarantees both, and A
         must then be exactly symmetric (eigh reads its lower triangle only).
       source_dtype: the dtype A was computed in, when it was cast up just for this call (Shampoo's float32
-        statistic with a float64 root): the rounding tolerances above (negative eigenvalues, the "pinv" rtol)
-        use its unit roundoff, since that is where A's rounding came from. Default: A's dtype.
+        statistic with a float64 root): the rule's tau above (negative eigenvalues, "pinv", singular check)
+        uses its unit roundoff, since that is where A's rounding came from. Default: A's dtype.
 
     Returns:
       (n, n) symmetric array X = V diag(f(lambda)) V^T (symmetrized, so X == X^T exactly), input dtype.
@@ -311,10 +313,11 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rtol=None, atol=None
     regularised spectrum). For p = -1/q with q integer the residual ||X^q A - I||_2 <~ c q n u kappa shows it.
 
     Numerical caveats:
-      For p < 0 with no regularisation (eps = 0, mode not ``"pinv"``) a zero or clipped eigenvalue raises a
-      ValueError (asking for ``eps > 0`` or ``eps_mode="pinv"``) instead of returning inf. Positive eigenvalues
-      below ~ n u lambda_max are accepted, but they carry few or no correct digits: the bound c n u |p| kappa
-      above is then >= 1 and the result is dominated by rounding. Regularise rather than trust it.
+      For p < 0 with no regularisation (eps = 0, mode not ``"pinv"``) lambda_min <= tau (numerically zero,
+      whatever its sign: cuSOLVER returns an exact zero as a tiny positive, LAPACK often as a tiny negative)
+      raises a ValueError (asking for ``eps > 0`` or ``eps_mode="pinv"``) instead of returning rounding noise
+      times 1/tau, the same verdict on every backend. Positive eigenvalues just above tau are accepted, but they
+      carry few correct digits (the bound c n u |p| kappa above nears 1). Regularise rather than trust them.
 
     Raises:
       ValueError: bad A (shape, finiteness, symmetry, lambda_min < -tol), singular A for p < 0, bad options.
@@ -326,15 +329,17 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rtol=None, atol=None
     validate.one_of(eps_mode, "eps_mode", EPS_MODES)
     validate.one_of(negative, "negative", ("clip", "raise"))
     n = A.shape[0]
-    u = max(backend.unit_roundoff(A.dtype), backend.unit_roundoff(A.dtype if source_dtype is None else source_dtype))
+    # the rule's dtype: the coarser of A's and the one A was computed in (where its rounding came from)
+    rule_dtype = A.dtype if source_dtype is None or backend.unit_roundoff(A.dtype) >= backend.unit_roundoff(
+        source_dtype) else source_dtype
     if eps_mode == "pinv":
         if eps != 0.0:
-            raise ValueError(f"eps: must be 0 with eps_mode='pinv' (truncation is set by rtol/atol), got {eps}")
-        rtol = n * u if rtol is None else validate.real_scalar(rtol, "rtol", low=0.0)
+            raise ValueError(f"eps: must be 0 with eps_mode='pinv' (truncation is set by rcond/atol), got {eps}")
+        rcond = None if rcond is None else validate.real_scalar(rcond, "rcond", low=0.0)
         atol = 0.0 if atol is None else validate.real_scalar(atol, "atol", low=0.0)
     else:
-        if rtol is not None:
-            raise ValueError(f"rtol: only used with eps_mode='pinv', got eps_mode={eps_mode!r}")
+        if rcond is not None:
+            raise ValueError(f"rcond: only used with eps_mode='pinv', got eps_mode={eps_mode!r}")
         if atol is not None:
             raise ValueError(f"atol: only used with eps_mode='pinv', got eps_mode={eps_mode!r}")
 
@@ -343,7 +348,7 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rtol=None, atol=None
     w, V = backend.eigh(_sym(A, xp) if check else A)
     lam_min = float(w[0])
     lam_max = _max_abs(w, xp)
-    tol = NEG_TOL_FACTOR * n * u * lam_max
+    tol = validate.zero_tolerance(lam_max, n=n, dtype=rule_dtype)
     if lam_min < -tol:
         raise ValueError(
             f"A: expected a positive semi-definite matrix, but lambda_min = {lam_min:.3g} < -tol = {-tol:.3g}"
@@ -356,7 +361,7 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rtol=None, atol=None
     wc = xp.where(w > 0, w, zero)  # clip rounding negatives to 0
 
     if eps_mode == "pinv":
-        thresh = max(atol, rtol * lam_max)
+        thresh = max(atol, validate.zero_tolerance(lam_max, n=n, dtype=rule_dtype, rcond=rcond))
         keep = wc > thresh
         if p == 0:
             f = xp.where(keep, xp.ones_like(w), zero)
@@ -368,10 +373,10 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rtol=None, atol=None
         wf = wc + shift if shift != 0.0 else wc
         if p < 0:
             wf_min = float(xp.min(wf))
-            if shift == 0.0 and not lam_min > 0:
+            if shift == 0.0 and not lam_min > tol:
                 raise ValueError(
-                    f"A: singular for p = {p:g} < 0: lambda_min = {lam_min:.3g} <= 0 (clipped or zero; "
-                    f"lambda_max = {lam_max:.3g}); pass eps > 0 or eps_mode='pinv'"
+                    f"A: singular for p = {p:g} < 0: lambda_min = {lam_min:.3g} <= tau = {tol:.3g}, numerically "
+                    f"zero (4 n u lambda_max, lambda_max = {lam_max:.3g}); pass eps > 0 or eps_mode='pinv'"
                 )
             if not wf_min > 0:  # shift underflowed against a zero eigenvalue
                 raise ValueError(f"A: regularised lambda_min = {wf_min:.3g} is not positive; increase eps")
@@ -387,7 +392,7 @@ def sqrt_psd(A, **kwargs):
       KrADagrad, Sec. 2.1 and Sec. 3.3 (the square roots inside the geometric mean).
 
     Args:
-      A: (n, n) symmetric PSD matrix. kwargs: as :func:`psd_power` (eps, eps_mode, rtol, atol, negative, check).
+      A: (n, n) symmetric PSD matrix. kwargs: as :func:`psd_power` (eps, eps_mode, rcond, atol, negative, check).
 
     Returns:
       (n, n) symmetric PSD X with X X = A up to ||X X - A||_F <= c n u ||A||_2 (X^2 is backward stable even
@@ -900,10 +905,18 @@ def norm_2(A, *, assume_symmetric=None):
         w = backend.eigvalsh(A)
         return _as_0d(xp.max(xp.abs(xp.stack([w[0], w[-1]]))), xp)
     m, n = A.shape
-    At = xp.matrix_transpose(A)
-    gram = At @ A if n <= m else A @ At
+    # scaled by a power of two s ~ max|A| (exact: same digits) so that the Gram's squares cannot overflow
+    s = _pow2_scale(_max_abs(A, xp))
+    As = A / s if s != 1.0 else A
+    At = xp.matrix_transpose(As)
+    gram = At @ As if n <= m else As @ At
     w = backend.eigvalsh(_sym(gram, xp))
-    return _as_0d(xp.sqrt(xp.clip(w[-1], 0.0, None)), xp)
+    return _as_0d(xp.sqrt(xp.clip(w[-1], 0.0, None)) * s, xp)
+
+
+def _pow2_scale(m: float) -> float:
+    """A power of two near m > 0 (1.0 for 0 or non-finite m): dividing by it is exact in binary floating point."""
+    return math.ldexp(1.0, math.frexp(m)[1]) if m > 0 and math.isfinite(m) else 1.0
 
 
 def norm_fro(A):

@@ -100,9 +100,6 @@ REMAINDERS = ("error", "pad")
 #: computed G positive definite with a margin.
 AUTO_FLOOR_FACTOR = 16.0
 
-#: eigenvalue sign tolerance of the eigh roots, NEG_TOL_FACTOR * tau * u * lambda_max (as linalg.psd_power)
-NEG_TOL_FACTOR = 4.0
-
 
 # ---------------------------------------------------------------------------------------------------------
 # grouping (Sec. IV-C)
@@ -290,7 +287,12 @@ class GroupRoots(NamedTuple):
 
 
 def _fro_stack(A, xp):
-    return xp.linalg.vector_norm(A, axis=(-2, -1))
+    # per matrix, scaled by a power of two near max|A| (exact, so the same digits as the plain norm) so that the
+    # squares cannot overflow: a float32 statistic of entries ~1e20 has a finite norm
+    m = xp.max(xp.abs(A), axis=(-2, -1))
+    ok = (m > 0) & xp.isfinite(m)
+    s = xp.where(ok, 2.0 ** xp.ceil(xp.log2(xp.where(ok, m, xp.ones_like(m)))), xp.ones_like(m))
+    return xp.linalg.vector_norm(A / s[..., None, None], axis=(-2, -1)) * s
 
 
 def _sym(A, xp):
@@ -344,7 +346,7 @@ def _eigh_power(A, p: float, shift, xp, what: str):
     w, V = _eigh(_sym(A, xp), xp)
     tau = A.shape[-1]
     lam_max = xp.max(xp.abs(w), axis=-1)
-    tol = NEG_TOL_FACTOR * tau * backend.unit_roundoff(A.dtype) * lam_max
+    tol = validate.zero_tolerance(lam_max, n=tau, dtype=A.dtype)  # the numerical-rank rule, one tau per group
     if bool(xp.any(w[..., 0] < -tol)):
         worst = float(xp.min(w[..., 0] / xp.where(lam_max > 0, lam_max, xp.ones_like(lam_max))))
         raise ValueError(f"{what}: a group's statistic is not positive semi-definite (lambda_min / lambda_max = "
@@ -353,16 +355,15 @@ def _eigh_power(A, p: float, shift, xp, what: str):
     w = xp.where(w > 0, w, xp.zeros_like(w))
     if shift is not None:
         w = w + shift[..., None]
-    if p < 0 and not bool(xp.all(w > 0)):
+    if p < 0 and not bool(xp.all(w > (tol[..., None] if shift is None else 0))):
         raise ValueError(f"{what}: a group's statistic is singular (damping underflowed to 0); set damping_floor > 0")
     f = w ** p
     return _sym((V * f[..., None, :]) @ xp.matrix_transpose(V), xp)
 
 
 def _eigh(A, xp):
-    # batched: xp.linalg.eigh works on stacks in the standard (backend.eigh's SciPy driver takes one matrix)
-    res = xp.linalg.eigh(A)
-    return res.eigenvalues, res.eigenvectors
+    # batched: backend.eigh sends stacks to xp.linalg.eigh, and turns a solver failure into its ValueError
+    return backend.eigh(A)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -507,6 +508,18 @@ def _root_of_H(H, config, xp):
     return r.sqrt, r.residual
 
 
+def _sm_limit(config, grad, xp) -> float:
+    # Sherman-Morrison (H g)(H g)^T / (1 + g^T H g) with H <= I / lam (H_t = (lam I + sum g g^T)^{-1}): entries
+    # <= ||g||^2 / lam^2 and g^T H g <= ||g||^2 / lam, so ||g||^2 <= min(lam, lam^2) F keeps both finite
+    return algorithm.overflow_limit(grad.dtype, xp, power=2, factor=min(config.lam, config.lam ** 2))
+
+
+def _outer_limit(config, grad, xp) -> float:
+    # MBAG-EMA's g g^T: entries <= ||g||^2
+    return algorithm.overflow_limit(grad.dtype, xp, power=2)
+
+
+@algorithm.overflow_guard(MbagConfig, _sm_limit, "the Sherman-Morrison term (H g)(H g)^T")
 def mbag_update(grad, state: MbagState, config: MbagConfig, *, params=None):
     """One MBAG step (Alg. 1, lines 4-11): Sherman-Morrison update, root refresh every T_sqr steps, momentum.
 
@@ -630,6 +643,7 @@ def ema_damping(t: int, config: MbagEmaConfig, G, xp=None):
     return paper + extra, extra
 
 
+@algorithm.overflow_guard(MbagEmaConfig, _outer_limit, "the statistic g g^T")
 def mbag_ema_update(grad, state: MbagEmaState, config: MbagEmaConfig, *, params=None):
     """One MBAG-EMA step (Alg. 2, lines 4-11): EMA statistic, root of G every T_sqr steps, momentum.
 
@@ -662,11 +676,11 @@ def mbag_ema_update(grad, state: MbagEmaState, config: MbagEmaConfig, *, params=
     if t % config.T_sqr == 0:
         damping, extra = ema_damping(t, config, G, xp)
         if config.damping_floor is not None:
-            level = tau * backend.unit_roundoff(G.dtype) * _fro_stack(G, xp)
+            level = validate.zero_tolerance(_fro_stack(G, xp), n=tau, dtype=G.dtype)  # below: numerically singular
             if bool(xp.any(damping < level)):
                 warnings.warn(
                     f"mbag_ema: step {t}: damping max(alpha^t lam, damping_floor) = "
-                    f"max({config.alpha ** t * config.lam:.3g}, {config.damping_floor:.3g}) is below tau u ||G||_F in "
+                    f"max({config.alpha ** t * config.lam:.3g}, {config.damping_floor:.3g}) is below 4 tau u ||G||_F in "
                     f"some group: G is numerically singular and its inverse root is unreliable there (errata 29); use "
                     f"damping_floor=None or a larger floor",
                     RuntimeWarning, stacklevel=2)
@@ -728,6 +742,7 @@ def mbag_n_init(shape_or_array, config: MbagNConfig, *, dtype=None, xp=None) -> 
     return MbagNState(count=count, H=H, v=v, template=template)
 
 
+@algorithm.overflow_guard(MbagNConfig, _sm_limit, "the Sherman-Morrison term (H g)(H g)^T")
 def mbag_n_update(grad, state: MbagNState, config: MbagNConfig, *, params=None):
     """One MBAG-N step: H_t by Eq. (4), v_t = beta v_{t-1} + H_t g_t.
 

@@ -21,7 +21,7 @@ Two variants (``Config.variant``):
     eigenvalues of S, which is the same matrix function as (eps I + S)^{-1/e} in exact arithmetic and more accurate
     in floating point (rounding negatives of the PSD S are clipped to 0 first, and eps is never lost against large
     diagonal entries of S). ``eps_mode`` picks the regularisation of the peers: "absolute" (the paper's eps I),
-    "relative" (eps lambda_max(S) I, Google's scalable_shampoo), "pinv" (eigenvalues <= n u lambda_max dropped,
+    "relative" (eps lambda_max(S) I, Google's scalable_shampoo), "pinv" (eigenvalues <= 4 n u lambda_max dropped,
     Meta's Distributed Shampoo; needs eps = 0).
   * ``"reference-code"``: the authors' code (``Preconditioner`` with ``iterative_matrix_roots=False``): the
     statistic starts at eps I (their ``matrix_eps``) and the root is V diag(max(lambda, eps)^{-1/e}) V^T with
@@ -106,6 +106,11 @@ class Config:
       stat_dtype: None (= grad dtype), "float32" or "float64": precision of statistics, Grams and preconditioning.
       eps_mode: "paper" variant only: "absolute", "relative" or "pinv" (module docstring; ``linalg.psd_power``).
         Coupled Newton takes "absolute" (ridge eps) or "relative" (ridge eps * lambda_max).
+      rcond: "pinv" only: None (default) drops the eigenvalues of S that are numerically zero by the rank rule,
+        |lambda| <= 4 d u lambda_max (``validate.zero_tolerance``; u of the stat dtype); a real >= 0 drops
+        lambda <= rcond * lambda_max instead, the cutoff of Meta's ``PseudoInverseConfig.rank_rtol`` (whose
+        default, d eps = 2 d u, is half the rule's). Left out of golden vectors while None
+        (``algorithm.OMIT_WHEN_DEFAULT``).
       variant: "paper" or "reference-code" (module docstring). When you reproduce Fig. 1, the authors ran the
         code: use "reference-code" with stat_dtype="float64" (shampoo64) or defaults (shampoo32).
       newton_tol, newton_max_iter: "paper" coupled Newton target on ||M - I||_F (None: linalg's 4 (n + p) u) and
@@ -180,6 +185,7 @@ class Config:
     root_dtype: str | None = None
     stat_dtype: str | None = None
     eps_mode: str = "absolute"
+    rcond: float | None = field(default=None, metadata=algorithm.OMIT_WHEN_DEFAULT)
     variant: str = "paper"
     newton_tol: float | None = None
     newton_max_iter: int = 100
@@ -196,6 +202,10 @@ class Config:
         validate.one_of(self.root_method, "root_method", ROOT_METHODS)
         validate.one_of(self.eps_mode, "eps_mode", linalg.EPS_MODES)
         validate.one_of(self.newton_on_fail, "newton_on_fail", NEWTON_ON_FAIL)
+        if self.rcond is not None:
+            validate.real_scalar(self.rcond, "rcond", low=0.0)
+            if self.eps_mode != "pinv":
+                raise ValueError(f"rcond: only used with eps_mode='pinv', got eps_mode={self.eps_mode!r}")
         for name in ("root_dtype", "stat_dtype"):
             value = getattr(self, name)
             if value is not None:
@@ -384,8 +394,8 @@ def inverse_root(S, e, config: Config, *, previous=None):
         # S is checked in its own dtype; the eigenvalue tolerances follow S's rounding, not the root dtype's
         # (a float32 statistic cast to float64 keeps its float32-sized negative eigenvalues)
         validate.symmetric(S, "S", xp=xp)
-        P = linalg.psd_power(A, -1.0 / e, eps=_root_eps(config), eps_mode=config.eps_mode, check=False,
-                             source_dtype=S.dtype)
+        P = linalg.psd_power(A, -1.0 / e, eps=_root_eps(config), eps_mode=config.eps_mode, rcond=config.rcond,
+                             check=False, source_dtype=S.dtype)
     elif config.root_method == "svd":
         validate.symmetric(S, "S", xp=xp)
         P = _svd_root(A, e, config, xp)
@@ -465,6 +475,12 @@ def _check_grad(grad, state: ShampooState, config: Config):
     return xp
 
 
+def _grad_limit(config, grad, xp) -> float:
+    # the mode Grams G_(k) G_(k)^T in the stat dtype: entries <= ||G||_F^2 (Cauchy-Schwarz)
+    return algorithm.overflow_limit(_dtype_of(config.stat_dtype, grad.dtype, xp), xp, power=2)
+
+
+@algorithm.overflow_guard(Config, _grad_limit, "the statistics G G^T")
 def update(grad, state: ShampooState, config: Config, *, params=None):
     """One Shampoo step: update the statistics, refresh the roots on schedule, precondition the gradient.
 
@@ -507,6 +523,7 @@ def update(grad, state: ShampooState, config: Config, *, params=None):
             gram = modes.mode_gram(G, mode)
             new.append(S + gram if b2 == 1.0 else b2 * S + (1.0 - b2) * gram)
         stats = tuple(new)
+        algorithm.check_finite_arrays((f"state.stats[{i}]", S) for i, S in enumerate(stats))  # before the roots
     roots = state.roots
     if p and is_root_step(k, config):
         e = exponent(p, config)

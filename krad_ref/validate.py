@@ -22,18 +22,25 @@ __all__ = [
     "finite",
     "symmetric",
     "psd_eigenvalues",
+    "zero_tolerance",
     "symmetric_pd",
     "same_dtype",
     "same_shape",
     "positive_int",
     "real_scalar",
     "one_of",
+    "OverflowLimitError",
+    "norm_limit",
     "SYM_TOL_FACTOR",
+    "RANK_TOL_FACTOR",
 ]
 
 #: symmetry tolerance = SYM_TOL_FACTOR * n * u * max|A|; 8 n u covers a product of two rounded symmetric
 #: matrices (each entry an n-term inner product, Higham Sec. 3.1) with room for the symmetrizing average.
 SYM_TOL_FACTOR = 8.0
+
+#: the numerical-rank rule's constant c in tau = c n u lambda_max (see :func:`zero_tolerance`).
+RANK_TOL_FACTOR = 4.0
 
 
 def float_array(x, name: str, *, ndim: int | None = None, xp=None):
@@ -98,12 +105,50 @@ def symmetric(A, name: str, *, rtol: float | None = None, xp=None):
     return xp
 
 
+def zero_tolerance(lam_max, *, n: int, dtype, rcond=None):
+    """The numerical-rank rule: an eigenvalue of a symmetric matrix with |lambda| <= tau is numerically zero.
+
+    tau = RANK_TOL_FACTOR * n * u * lambda_max = 4 n u lambda_max, with lambda_max = max_i |lambda_i| = ||A||_2 of
+    the computed spectrum and u the unit roundoff of ``dtype``; or tau = rcond * lambda_max when an explicit
+    relative cutoff ``rcond`` is given (the peers' pseudo-inverse cutoff: numpy.linalg.pinv's rcond,
+    scipy.linalg.pinvh's rtol, Meta Distributed Shampoo's PseudoInverseConfig rank_rtol).
+
+    The bound behind it (LAPACK Users' Guide, 3rd ed., Sec. 4.7 "Error Bounds for the Symmetric Eigenproblem" and
+    its "Further Details"): the symmetric eigensolvers (xSYEV, xSYEVD, xSYEVR; cuSOLVER's syevd is the same
+    Householder tridiagonalisation followed by a tridiagonal solver) return the exact eigendecomposition of A + E
+    with ||E||_2 <= p(n) eps ||A||_2, p(n) "a modestly growing function of n", so by Weyl's inequality every
+    computed eigenvalue is within p(n) eps ||A||_2 of an exact one (LAPACK's own error estimate takes p(n) = 1).
+    An exact zero eigenvalue can therefore come out anywhere in [-tau, tau], with either sign (LAPACK tends to a
+    tiny negative, cuSOLVER to a tiny positive), and an eigenvalue inside that band cannot be told from 0 by any
+    backend. The constant: p(n) eps = 4 n u, linear in n as Householder's worst-case backward error and as the
+    peers' rank cutoffs (NumPy's matrix_rank and pinv use n eps = 2 n u); measured |lambda_hat| of exact zeros of
+    exactly representable rank-deficient matrices stayed below 1.2 n u lambda_max (1.4 with the rounding of
+    forming fl(v v^T)) over n = 2..256 in float32 and float64 (LAPACK syevd and syevr; worst at n = 3-4, 20000
+    draws), so c = 4 leaves a margin of ~3 and equals the PSD sign tolerance: one symmetric band decides "a
+    negative eigenvalue is rounding", "dropped by a pseudo-inverse", "singular for a negative power" and "counts
+    towards a rank". The price: eigenvalues below 4 n u lambda_max are treated as 0 although some are not, but
+    the worst-case relative error of such an eigenvalue is >= 1/4 anyway (no reliable digit).
+
+    Args:
+      lam_max: max |lambda| of the spectrum, a Python float or an array of them (a stack of spectra).
+      n: the matrix order.
+      dtype: the dtype the matrix was computed in (its rounding is what the band covers).
+      rcond: None (the rule) or a real >= 0: tau = rcond * lambda_max.
+
+    Returns:
+      tau, of the type of ``lam_max``.
+    """
+    if rcond is not None:
+        return real_scalar(rcond, "rcond", low=0.0) * lam_max
+    return RANK_TOL_FACTOR * n * backend.unit_roundoff(dtype) * lam_max
+
+
 def psd_eigenvalues(w, name: str, *, n: int, dtype, strict: bool, xp=None) -> None:
     """Judge the ascending eigenvalues ``w`` of a symmetric matrix for PSD (``strict=False``) or PD.
 
-    A computed eigenvalue of a symmetric matrix is within about n u ||A||_2 of the exact one (Weyl plus
-    backward stability of eigh), so PSD allows lambda_min >= -tol with tol = 4 n u lambda_max: a negative
-    eigenvalue that small is rounding, a larger one a real defect. PD requires lambda_min > u lambda_max, i.e.
+    PSD allows lambda_min >= -tau with tau = 4 n u lambda_max, the numerical-rank rule (:func:`zero_tolerance`):
+    a negative eigenvalue that small is rounding, a larger one a real defect. PD requires lambda_min > u lambda_max,
+    i.e.
     a condition number below 1/u, the largest a matrix stored in that dtype can have and still be told apart
     from a singular one; it does not carry the factor n, which would refuse float32 matrices of kappa = 1e4
     from n = 512 on although their Cholesky factorization succeeds.
@@ -120,7 +165,7 @@ def psd_eigenvalues(w, name: str, *, n: int, dtype, strict: bool, xp=None) -> No
                 f" (lambda_max = {lam_max:.3g})"
             )
         return
-    tol = 4.0 * n * u * lam_max
+    tol = zero_tolerance(lam_max, n=n, dtype=dtype)
     if lam_min < -tol:
         raise ValueError(
             f"{name}: expected a positive semi-definite matrix, but lambda_min = {lam_min:.3g} < -tol = {-tol:.3g}"
@@ -187,3 +232,27 @@ def one_of(value, name: str, options) -> None:
     """Check ``value`` is one of ``options``."""
     if value not in options:
         raise ValueError(f"{name}: expected one of {tuple(options)}, got {value!r}")
+
+
+class OverflowLimitError(ValueError):
+    """A value a computation cannot carry in its dtype: a gradient whose norm is above an update's overflow limit,
+    or a state array that overflowed to inf/NaN. A ValueError (bad input), raised with the argument's or the state
+    field's name, the word "overflow" and the threshold."""
+
+
+def norm_limit(x, name: str, *, limit: float, what: str, xp=None) -> None:
+    """Refuse ``x`` when ||x||_F > ``limit`` (an :class:`OverflowLimitError` saying ``what`` would overflow).
+
+    One reduction (max|x|) decides when max|x| sqrt(size) <= limit; otherwise ||x||_F is computed as
+    max|x| ||x / max|x|||_F, which cannot overflow itself. An x holding inf or NaN is left to :func:`finite`.
+    """
+    xp = backend.namespace(x) if xp is None else xp
+    if x.size == 0:
+        return
+    m = float(xp.max(xp.abs(x)))
+    if m * math.sqrt(x.size) <= limit or not math.isfinite(m):
+        return
+    nrm = m * float(xp.linalg.vector_norm(x / m))
+    if not nrm <= limit:
+        raise OverflowLimitError(f"{name}: ||{name}||_F = {nrm:.3g} is above the overflow limit {limit:.3g} of "
+                                 f"{what} in {backend.dtype_name(x.dtype)}")

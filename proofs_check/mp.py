@@ -104,6 +104,7 @@ __all__ = [
     "mp_lambda_min",
     "mp_lambda_max",
     "mp_psd_power",
+    "mp_pinv_power",
     "mp_inv_root",
     "mp_sqrtm_general",
     "mp_geometric_mean",
@@ -682,13 +683,40 @@ def mp_psd_power(A: Any, p: Any, *, dps: int | None = None) -> mpmath.matrix:
                 f"A: a negative power p = {mpmath.nstr(pm, 5)} needs positive definite A, "
                 f"lambda_min = {mpmath.nstr(w[0], 5)} (<= {mpmath.nstr(tiny, 3)}, singular at {mpmath.mp.dps} digits)"
             )
-        f = [mpmath.power(v, pm) if v > 0 else mpmath.mpf(0) for v in w]
-        Qr = Q.tolist()
-        out = [[mpmath.fdot([Qr[i][k] * f[k] for k in range(n)], Qr[j]) for j in range(n)] for i in range(n)]
-        for i in range(n):  # exact symmetry of the result (the two triangles are the same sums)
-            for j in range(i):
-                out[i][j] = out[j][i]
-        return _matrix(out)
+        return _q_diag_qt(Q, [mpmath.power(v, pm) if v > 0 else mpmath.mpf(0) for v in w])
+
+
+def _q_diag_qt(Q: mpmath.matrix, f: list) -> mpmath.matrix:
+    """Q diag(f) Q^T, exactly symmetric (the two triangles are the same sums)."""
+    n = len(f)
+    Qr = Q.tolist()
+    out = [[mpmath.fdot([Qr[i][k] * f[k] for k in range(n)], Qr[j]) for j in range(n)] for i in range(n)]
+    for i in range(n):
+        for j in range(i):
+            out[i][j] = out[j][i]
+    return _matrix(out)
+
+
+def mp_pinv_power(A: Any, p: Any, *, rcond: Any = None, dps: int | None = None) -> mpmath.matrix:
+    """The pseudo-power A^{+p} of symmetric PSD A: Q diag(g(w)) Q^T, g(w) = w^p for w > thr and 0 otherwise.
+
+    thr = rcond * lambda_max when ``rcond`` is given (krad_ref's ``psd_power(eps_mode="pinv", rcond=...)``),
+    else the exact zeros at working precision, thr = 16 n eps ||A||_2 as in :func:`mp_psd_power`. For p = -1
+    this is the Moore-Penrose pseudo-inverse; for p = 0 the orthogonal projector onto the kept eigenvectors.
+
+    Raises:
+      ValueError: a negative eigenvalue below -16 n eps ||A||_2 (A not PSD).
+    """
+    with workdps(dps):
+        pm = _to_mp_exponent(p)
+        w, Q = mp_eigsy(A)
+        n = len(w)
+        scale = max(abs(w[0]), abs(w[-1]))
+        tiny = 16 * n * _eps() * scale
+        if w[0] < -tiny:
+            raise ValueError(f"A: expected positive semidefinite, lambda_min = {mpmath.nstr(w[0], 5)}")
+        thr = tiny if rcond is None else to_mpf(rcond) * scale
+        return _q_diag_qt(Q, [mpmath.power(v, pm) if v > thr else mpmath.mpf(0) for v in w])
 
 
 def mp_inv_root(A: Any, p: Any, *, dps: int | None = None) -> mpmath.matrix:

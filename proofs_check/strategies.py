@@ -45,6 +45,8 @@ __all__ = [
     "spectra",
     "spd_matrices",
     "psd_matrices",
+    "rank_deficient_statistics",
+    "RankDeficientStatistic",
     "known_inverse_root",
     "InverseRootInstance",
     "gradients",
@@ -237,21 +239,27 @@ def _rotate(Q: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return (A + A.T) * 0.5  # exactly symmetric: fl(a + b) = fl(b + a)
 
 
-def _exact_gram(X: np.ndarray) -> np.ndarray:
+def _exact_gram(X: np.ndarray, bits: int = 53) -> np.ndarray:
     """A = X X^T with NO rounding, exactly PSD with rank(X): X is first quantized to b-bit integers times a
-    power of two, with 2b + ceil(log2 r) <= 53 so that every product and every partial sum is an integer
-    below 2^53 (exact in float64). The quantization moves X by <= 2^-(b+1) max|X| per entry."""
+    power of two, with 2b + ceil(log2 r) <= bits so that every product and every partial sum is an integer
+    below 2^bits (exact in float64 for bits = 53, in float32 for bits = 24: the sum is then exact in that dtype
+    whatever its order). The quantization moves X by <= 2^-(b+1) max|X| per entry."""
+    return _quantized_gram(X, bits)[0]
+
+
+def _quantized_gram(X: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(A, Xq): the exact Gram A = Xq Xq^T of :func:`_exact_gram` and the quantized factor Xq (float64, exact)."""
     n, r = X.shape
-    b = (53 - (r - 1).bit_length()) // 2
+    b = (bits - (r - 1).bit_length()) // 2
     mx = float(np.max(np.abs(X)))
     e = int(np.frexp(mx)[1])  # mx < 2^e
     s = b - e  # X * 2^s has entries below 2^b
     Xi = np.rint(np.ldexp(X, s)).astype(np.int64)
-    Ai = Xi @ Xi.T  # exact int64: entries <= r 2^(2b) <= 2^53
-    A = np.ldexp(Ai.astype(np.float64), -2 * s)  # exact: integers < 2^53, scaled by a power of two
+    Ai = Xi @ Xi.T  # exact int64: entries <= r 2^(2b) <= 2^bits
+    A = np.ldexp(Ai.astype(np.float64), -2 * s)  # exact: integers < 2^bits, scaled by a power of two
     if not np.array_equal(Ai.astype(np.float64).astype(np.int64), Ai):  # pragma: no cover - guaranteed by b
-        raise AssertionError("exact Gram construction overflowed 53 bits")
-    return A
+        raise AssertionError(f"exact Gram construction overflowed {bits} bits")
+    return A, np.ldexp(Xi.astype(np.float64), -s)
 
 
 @st.composite
@@ -310,6 +318,43 @@ def psd_matrices(
     """
     _check_log10_cond(max_log10_cond)
     return _sym_matrices(n, max_log10_cond, _check_kinds(kinds, SPECTRUM_KINDS))
+
+
+class RankDeficientStatistic(NamedTuple):
+    """S = X X^T = sum_k x_k x_k^T of rank r < n, exact in float64 and in the ``dtype`` it was drawn for."""
+
+    S: np.ndarray  # (n, n) float64, entries exactly representable in the dtype: S == fl_dtype(S), exactly PSD
+    X: np.ndarray  # (n, r) float64, the r vectors x_k as columns, exactly representable in the dtype
+    r: int
+
+
+_MANTISSA_BITS = {"float32": 24, "float64": 53}
+
+
+@st.composite
+def rank_deficient_statistics(draw, n: Any = dims(2), *, dtype: str = "float64",
+                              max_log10_cond: float = 8) -> RankDeficientStatistic:
+    """A statistic S = sum_{k<=r} x_k x_k^T of exact rank r in [1, n - 1], formed WITHOUT rounding in ``dtype``.
+
+    x_k = the columns of Q_r diag(sqrt(lam)), Q orthogonal, lam geometric in [10^-lc, 1] (lc <= max_log10_cond),
+    quantized so that 2b + ceil(log2 r) <= mantissa(dtype) bits (:func:`_exact_gram`): S's entries, every
+    partial sum and the vectors are exact in ``dtype``, so ``to_mp(S)`` is the exact rank-r matrix with an exact
+    null space. The quantization moves the nonzero eigenvalues (relative ~ sqrt(n r) 2^-b / sqrt(lam)), so tests
+    take kappa_r from the exact eigenvalues in mp, not from the drawn spectrum.
+    """
+    if dtype not in _MANTISSA_BITS:
+        raise ValueError(f"dtype: expected one of {tuple(_MANTISSA_BITS)}, got {dtype!r}")
+    _check_log10_cond(max_log10_cond)
+    n = _resolve(draw, n, "n")
+    if n < 2:
+        raise ValueError(f"n: a rank-deficient statistic needs n >= 2, got {n}")
+    r = draw(st.integers(1, n - 1))
+    lc = _log10_cond(draw, max_log10_cond)
+    lam = 10.0 ** (-lc * np.arange(r - 1, -1, -1) / (r - 1)) if r > 1 else np.array([1.0])
+    Q = draw(orthogonal(n, min_reflections=1))
+    S, X = _quantized_gram(Q[:, n - r:] * np.sqrt(lam), _MANTISSA_BITS[dtype])
+    _note(f"statistic: n={n} r={r} dtype={dtype} drawn cond(nonzero)={10.0 ** lc:.3g}")
+    return RankDeficientStatistic(S, X, r)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     # Eqs. 2-3. "paper": statistic S = sum G G^T, root (S + eps I)^{-1/e} ("absolute"), (S + eps lambda_max I)
     # ("relative"); "reference-code": S_0 = eps I, root eigh(S + 1e-8 I) floored at eps. e = 2p unless overridden.
     "shampoo": dict(variant="paper", eps=1e-6, beta2=1.0, exponent_override=0, eps_mode="absolute",
-                    root_method="eigh", update_freq=1, root_freq=1, start_preconditioning_step=1),
+                    root_method="eigh", update_freq=1, root_freq=1, start_preconditioning_step=1, rcond=None),
     # Sec. 2.3: "kradagrad" (delta I + H)^{-1/2} g, "duchi" (delta I + H^{1/2})^{-1} g; H = sum g g^T, g = vec(G)
     "adagrad_full": dict(delta=1e-6, form="kradagrad"),
     "adagrad_diag": dict(eps=1e-6, eps_placement="inside", initial_accumulator=0.0),
@@ -482,9 +482,11 @@ def _shampoo_root(S: np.ndarray, e, p) -> np.ndarray:
         return psd_fn(S, e, shift=eps)
     if mode == "relative":
         return psd_fn(S, e, shift=eps * M.mp_lambda_max(_to_matrix(S)))
-    # "pinv": exact pseudo-power; eigenvalues below 10^-(dps/2) lambda_max count as the exact zeros they are
+    # "pinv": exact pseudo-power; eigenvalues below 10^-(dps/2) lambda_max count as the exact zeros they are, or,
+    # with an explicit rcond, every eigenvalue <= rcond lambda_max is dropped as krad_ref's psd_power does
     w, Q = M.mp_eigsy(_to_matrix(S))
-    thr = mpmath.mpf(10) ** (-(mpmath.mp.dps // 2)) * max(abs(x) for x in w)
+    rel = mpmath.mpf(10) ** (-(mpmath.mp.dps // 2)) if p["rcond"] is None else M.to_mpf(p["rcond"])
+    thr = rel * max(abs(x) for x in w)
     f = [mpmath.power(v, e) if v > thr else mpmath.mpf(0) for v in w]
     Qo = _obj(Q)
     return _sym((Qo * np.array(f, dtype=object)) @ Qo.T)

@@ -582,6 +582,20 @@ def test_stable_rank_and_density(xp):
         egop.stable_rank(lam, form="trace")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_stable_rank_counts_eigenvalues_within_the_rank_rule_as_zero(xp, dtype):
+    """A rank-one EGOP whose d - 1 zeros came out of eigh as tiny positives (cuSOLVER's habit, or LAPACK's on
+    another matrix): 2 d u lambda_1 is inside tau = 4 d u lambda_1 (validate.zero_tolerance), so Eq. (3) gives
+    exactly 1; at 8 d u (outside the band) each counts, sqrt(8 d u) apiece. Before the rule the former gave
+    1 + (d - 1) sqrt(2 d u) = 1.035 in float32 at d = 100."""
+    d = 100
+    u = 2.0**-24 if dtype == "float32" else 2.0**-53
+    for level, want in ((2 * d * u, 1.0), (8 * d * u, 1.0 + (d - 1) * math.sqrt(8 * d * u))):
+        lam = asx(xp, np.r_[1.0, np.full(d - 1, level)], dtype=getattr(xp, dtype))
+        # float sums of d square roots: relative rounding ~ d u (Higham Sec. 3.1); 4 d u of margin
+        assert float(egop.stable_rank(lam)) == pytest.approx(want, rel=4 * d * u)
+
+
 def test_diagnostics_and_sample_size(xp):
     rng = np.random.default_rng(20)
     res = egop.egop_from_gradients(asx(xp, rng.standard_normal((5, 5))))

@@ -41,6 +41,20 @@ def test_regeneration_is_byte_identical(tmp_path):
         assert (tmp_path / p.name).read_bytes() == p.read_bytes(), f"{p.name} differs from its regeneration"
 
 
+def test_fields_added_after_v1_are_written_only_when_set():
+    """shampoo.Config.rcond (algorithm.OMIT_WHEN_DEFAULT): absent at its default, so v1 vectors keep their bytes
+    (test_regeneration_is_byte_identical), present when set, and make_config restores either exactly."""
+    from krad_ref import shampoo
+
+    plain = fmt.config_fields(shampoo.Config())
+    assert "rcond" not in plain and "eps_mode" in plain  # every v1 field is still written, defaults included
+    assert fmt.make_config("shampoo", plain) == shampoo.Config()
+    cfg = shampoo.Config(eps=0.0, eps_mode="pinv", rcond=0.125)
+    fields = fmt.config_fields(cfg)
+    assert fields["rcond"] == 0.125
+    assert fmt.make_config("shampoo", json.loads(json.dumps(fields))) == cfg
+
+
 def test_cli_generate(tmp_path, capsys):
     from krad_ref.crossval.__main__ import main
 

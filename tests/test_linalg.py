@@ -21,9 +21,13 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from krad_ref import backend
 from krad_ref import linalg as la
+from proofs_check import mp as PM
+from proofs_check import strategies as PS
 
 DPS = 40
 DTYPES = ("float32", "float64")
@@ -779,8 +783,12 @@ def test_non_pd_and_option_errors_name_the_argument(xp):
         la.psd_power(I2, -0.5, eps_mode="weird")
     with pytest.raises(ValueError, match="eps: must be 0 with eps_mode='pinv'"):
         la.psd_power(I2, -0.5, eps=1e-3, eps_mode="pinv")
-    with pytest.raises(ValueError, match="rtol: only used with eps_mode='pinv'"):
-        la.psd_power(I2, -0.5, rtol=1e-3)
+    with pytest.raises(ValueError, match="rcond: only used with eps_mode='pinv'"):
+        la.psd_power(I2, -0.5, rcond=1e-3)
+    with pytest.raises(ValueError, match="rcond: expected a value >= 0"):
+        la.psd_power(I2, -0.5, eps_mode="pinv", rcond=-1e-3)
+    with pytest.raises(TypeError, match="rcond: expected a real number"):
+        la.psd_power(I2, -0.5, eps_mode="pinv", rcond="1e-3")
     with pytest.raises(ValueError, match="negative: expected one of"):
         la.psd_power(I2, -0.5, negative="ignore")
     with pytest.raises(ValueError, match="formula: expected one of"):
@@ -831,3 +839,105 @@ def test_mixed_libraries_are_refused_naming_the_argument():
         la.kron(A, B)
     with pytest.raises(TypeError, match="B: array library"):
         la.geometric_mean(A, B)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the numerical-rank rule (validate.zero_tolerance: tau = 4 n u lambda_max) in pinv roots and the singular check
+
+def _rank_rtol(p: float, n: int, u: float, kappa_r: float) -> float:
+    """rtol (spectral norm) of a pinv power of a rank-r matrix: 4 (|p| + 2) n u kappa_r.
+
+    eigh is exact for S + E, ||E||_2 <= c n u lambda_max (c <= 4, the rule's constant). With the rank decided
+    right, each kept eigenvalue moves by <= ||E||, i.e. relatively by <= c n u kappa_r, hence lambda^p by
+    |p| c n u kappa_r; the kept invariant subspace turns by sin(theta) <= ||E|| / lambda_r = c n u kappa_r
+    (Davis-Kahan, gap lambda_r to the zeros), which moves Q f(Lambda) Q^T by <= 2 sin(theta) ||f||. kappa_r =
+    lambda_max / lambda_r over the nonzero eigenvalues.
+    """
+    return 4.0 * (abs(p) + 2.0) * n * u * kappa_r
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pinv_inverse_fourth_root_of_rounded_rank_one_3x3_statistics(xp, dtype):
+    """Issue 12's measurement: S = fl(v v^T) for random v in R^3. Before the rule, pinv kept eigenvalues above
+    n u lambda_max while eigh returns the two zeros anywhere in [-1.4, 1.4] n u lambda_max: ~1.4 % of draws kept
+    a rounding eigenvalue and S^{+1/4} came out with a relative error up to 1e7."""
+    rng = np.random.default_rng(12)
+    u = u_of(dtype)
+    n, p = 3, -0.25
+    worst = 0.0
+    for _ in range(600):
+        v = rng.standard_normal(n).astype(dtype)
+        X = la.psd_power(asx(xp, np.outer(v, v)), p, eps_mode="pinv")
+        with mpmath.workdps(DPS):
+            vm = to_mp(v)
+            s = (vm.T * vm)[0]
+            want = (vm * vm.T) * s ** mpmath.mpf(p - 1)  # (v v^T)^{+p} = s^p (v v^T / s), s = |v|^2 (exact in mp)
+        worst = max(worst, mp_rel_err(X, want))
+    # S = v v^T + E with |E| <= u |v||v|^T, ||E||_2 <= u lambda_max: the forming error adds one u to the eigh
+    # backward error of the model (kappa_r = 1), so rtol = _rank_rtol with n + 1 for n
+    assert worst <= _rank_rtol(p, n + 1, u, 1.0), worst
+
+
+def _asx_exact(xp, S, dtype):
+    A = S.astype(dtype)
+    assert np.array_equal(A.astype(np.float64), S)  # the statistic is exact in dtype (test premise)
+    return asx(xp, A)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_pinv_power_of_exact_rank_r_statistic_matches_mp(xp, dtype, data):
+    """Random rank-r statistics S = sum_k x_k x_k^T (r < n), exact in the dtype: psd_power(S, p, pinv) equals the
+    pseudo-power of the exact rank-r matrix computed in mp, p = 0 gives the rank-r projector, and a negative
+    power without a shift refuses S as singular: the same verdicts on every namespace."""
+    max_lc = {"float32": 3, "float64": 8}[dtype]  # kappa_r well inside 1 / (4 n u): the rank is decidable
+    stat = data.draw(PS.rank_deficient_statistics(PS.dims(2, 6), dtype=dtype, max_log10_cond=max_lc), label="S")
+    p = data.draw(st.sampled_from([-1.0, -0.5, -0.25, 0.5]), label="p")
+    n, r, u = stat.S.shape[0], stat.r, u_of(dtype)
+    lam = sorted(PM.mp_eigvalsh(stat.S), reverse=True)
+    kappa_r = float(lam[0] / lam[r - 1])
+    assert float(lam[r - 1]) > 8 * 4 * n * u * float(lam[0])  # premise: lambda_r far above the rule's tau
+    A = _asx_exact(xp, stat.S, dtype)
+    got = la.psd_power(A, p, eps_mode="pinv")
+    err = PM.rel_error(got, PM.mp_pinv_power(stat.S, p), norm="2")
+    assert err <= _rank_rtol(p, n, u, kappa_r), (err, kappa_r)
+    # the rule's rank: tr(projector) = r, to the rounding of n-term sums of squares of an orthonormal V (n u)
+    assert abs(float(xp.linalg.trace(la.psd_power(A, 0.0, eps_mode="pinv"))) - r) <= 4 * n * u
+    with pytest.raises(ValueError, match="A: singular for p = -1 < 0"):
+        la.psd_power(A, -1.0)
+
+
+def test_singular_check_refuses_a_tiny_positive_zero_as_cusolver_returns_it(xp):
+    """cuSOLVER returns the zero of an exactly singular matrix as a tiny positive number; the rule refuses any
+    lambda_min <= tau, whatever its sign. Emulated: S = diag(1, 1, t) with t = tau / 2 > 0 exact, so eigh returns
+    t itself (a diagonal matrix is its own eigendecomposition) on every backend."""
+    n, u = 3, u_of("float64")
+    tau = 4 * n * u
+    A = asx(xp, np.diag([1.0, 1.0, tau / 2]))
+    with pytest.raises(ValueError, match="singular for p = -0.5"):
+        la.psd_power(A, -0.5)
+    # just above tau the matrix is numerically nonsingular: A^{-1/2} = diag(1, 1, t^{-1/2}), exact up to one
+    # rounding of the square root (rtol 2 u)
+    t = 2 * tau
+    got = np_of(la.psd_power(asx(xp, np.diag([1.0, 1.0, t])), -0.5))
+    np.testing.assert_allclose(np.diag(got), [1.0, 1.0, t ** -0.5], rtol=2 * u)
+    # pinv drops the tiny positive (the same verdict) and keeps the rest
+    got = np_of(la.psd_power(A, -0.5, eps_mode="pinv"))
+    np.testing.assert_array_equal(got, np.diag([1.0, 1.0, 0.0]))
+
+
+def test_pinv_rcond_is_a_relative_cutoff(xp):
+    """rcond = 0.3: eigenvalues <= 0.3 lambda_max are dropped (numpy.linalg.pinv's rcond): of (4, 2, 1, 0) only
+    4 and 2 are kept (kappa_r = 2); rcond = 0.2 keeps 1 too (kappa_r = 4); the zero goes either way."""
+    n = 4
+    H = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]]) / 2.0  # orthogonal, exact
+    A_np = (H * np.array([0.0, 1.0, 2.0, 4.0])) @ H.T  # entries in Z/4: exact, so the mp reference is exact
+    u = u_of("float64")
+    for rcond, kappa_r in ((0.3, 2.0), (0.2, 4.0)):
+        got = la.psd_power(asx(xp, A_np), -1.0, eps_mode="pinv", rcond=rcond)
+        err = PM.rel_error(got, PM.mp_pinv_power(A_np, -1.0, rcond=rcond), norm="2")
+        # eigh moves the eigenvalues by ~n u lambda_max, far from the cutoffs 1.2 and 0.8
+        assert err <= _rank_rtol(-1.0, n, u, kappa_r), (rcond, err)
+    with pytest.raises(ValueError, match="rcond: only used with eps_mode='pinv'"):
+        la.psd_power(asx(xp, A_np), 0.5, rcond=0.1)

@@ -436,7 +436,7 @@ def test_ema_long_run_default_floor_is_finite_and_bounded(method, dtype):
 
 
 def test_ema_paper_exact_damping_warns_and_eigh_refuses():
-    """damping_floor = 0 is Alg. 2 exactly: a RuntimeWarning once alpha^t lam < tau u ||G||_F; Newton-Schulz stays
+    """damping_floor = 0 is Alg. 2 exactly: a RuntimeWarning once alpha^t lam < 4 tau u ||G||_F (the rank rule); Newton-Schulz stays
     finite; the exact root refuses once the damping underflows (a singular G has no inverse root)."""
     rng = np.random.default_rng(13)
     tau = 6

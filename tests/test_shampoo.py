@@ -244,7 +244,18 @@ def test_pinv_mode_rank_one(xp):
     """eps_mode = "pinv" (eps = 0): the zero eigenvalues are dropped, so d = G / sigma = G / ||G||_F."""
     G = 3.0 * np.outer(U1, V1)
     (d,), _ = run(xp, [G], shampoo.Config(eps=0.0, eps_mode="pinv"))
-    assert rel(d, G / 3.0) <= 64 * 4 * u_of("float64")  # truncation at n u lambda_max is clean: eigenvalues 0 and 9
+    assert rel(d, G / 3.0) <= 64 * 4 * u_of("float64")  # truncation at 4 n u lambda_max is clean: eigenvalues 0 and 9
+
+
+def test_pinv_rcond_drops_the_weaker_direction(xp):
+    """rcond (pinv only): G = 2 u1 v1^T + u2 v2^T has statistics with eigenvalues 4 and 1. The rule keeps both, so
+    d = u1 v1^T + u2 v2^T (each s_i^{-1/2} s_i s_i^{-1/2} = 1); rcond = 0.5 drops 1 <= 0.5 * 4, so d = u1 v1^T."""
+    G = 2.0 * np.outer(U1, V1) + np.outer(U2, V2)
+    tol = 64 * 4 * u_of("float64")  # exact spectra 4, 1, 0, 0 (kappa_r = 4), far from the cutoffs: as above
+    (d,), _ = run(xp, [G], shampoo.Config(eps=0.0, eps_mode="pinv"))
+    assert rel(d, np.outer(U1, V1) + np.outer(U2, V2)) <= tol
+    (d,), _ = run(xp, [G], shampoo.Config(eps=0.0, eps_mode="pinv", rcond=0.5))
+    assert rel(d, np.outer(U1, V1)) <= tol
 
 
 def test_relative_eps_mode(xp):
@@ -471,6 +482,9 @@ def test_registry():
     ({"eps_mode": "floor"}, ValueError),
     ({"eps_mode": "pinv"}, ValueError),  # needs eps = 0
     ({"eps_mode": "pinv", "eps": 0.0, "root_method": "coupled_newton"}, ValueError),
+    ({"rcond": 1e-3}, ValueError),  # pinv only
+    ({"rcond": -1e-3, "eps_mode": "pinv", "eps": 0.0}, ValueError),
+    ({"rcond": "1e-3", "eps_mode": "pinv", "eps": 0.0}, TypeError),
     ({"variant": "code"}, ValueError),
     ({"variant": "reference-code", "eps_mode": "relative"}, ValueError),
     ({"variant": "reference-code", "eps": 0.0}, ValueError),

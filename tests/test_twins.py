@@ -157,6 +157,19 @@ def test_shampoo_on_vectors_is_full_matrix_adagrad_errata_4():
         assert _close(a["factors"][0], b["factors"][0], 5)[0]  # both store sum g g^T (eps at the root)
 
 
+@pytest.mark.parametrize("rcond, kept", [(None, 2), (0.5, 1)])
+def test_shampoo_pinv_twin_honours_rcond(rcond, kept):
+    # G = 2 u1 v1^T + u2 v2^T (orthonormal u's, v's): statistics with eigenvalues 4, 1 (and exact zeros). The exact
+    # pinv drops only the zeros: d = u1 v1^T + u2 v2^T; rcond = 0.5 also drops 1 <= 0.5 * 4: d = u1 v1^T
+    u1, u2 = np.array([1.0, 1.0, 1.0, 1.0]) / 2, np.array([1.0, -1.0, 1.0, -1.0]) / 2
+    v1, v2 = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    G = 2.0 * np.outer(u1, v1) + np.outer(u2, v2)
+    rec = T.twin_trajectory("shampoo", None, [G], dps=DPS, eps=0.0, eps_mode="pinv", rcond=rcond)[0]
+    want = np.outer(u1, v1) + (np.outer(u2, v2) if kept == 2 else 0.0)
+    ok, err = _close(rec["direction"], mpmath.matrix(want.tolist()), 5)
+    assert ok, err
+
+
 def test_shampoo_on_1xn_matrices_is_not_adagrad_errata_4():
     # ... but a 1 x n matrix gets B^{-1/4} g C^{-1/4}, a different direction (the code merges [1, n] -> [n])
     rng = np.random.default_rng(12)

@@ -5,8 +5,11 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from krad_ref import backend, validate
+from proofs_check import strategies as PS
 
 
 def _spd(n, kappa=10.0, seed=0):
@@ -209,3 +212,47 @@ def test_one_of():
     validate.one_of("spectral", "t_rule", ("spectral", "frobenius"))
     with pytest.raises(ValueError, match=r"t_rule: expected one of \('spectral', 'frobenius'\), got 'trace'"):
         validate.one_of("trace", "t_rule", ["spectral", "frobenius"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the numerical-rank rule
+
+def test_zero_tolerance_formula_and_rcond():
+    u64, u32 = 2.0**-53, 2.0**-24
+    assert validate.zero_tolerance(3.0, n=5, dtype=np.float64) == 4.0 * 5 * u64 * 3.0  # exact: powers of 2 times ints
+    assert validate.zero_tolerance(3.0, n=5, dtype=np.float32) == 4.0 * 5 * u32 * 3.0
+    lam = np.array([1.0, 2.0])  # a stack of spectra: one tau per matrix
+    np.testing.assert_array_equal(validate.zero_tolerance(lam, n=2, dtype=np.float64), 8.0 * u64 * lam)
+    assert validate.zero_tolerance(3.0, n=5, dtype=np.float64, rcond=0.25) == 0.75
+    with pytest.raises(ValueError, match="rcond: expected a value >= 0"):
+        validate.zero_tolerance(1.0, n=2, dtype=np.float64, rcond=-1.0)
+    with pytest.raises(TypeError, match="rcond: expected a real number"):
+        validate.zero_tolerance(1.0, n=2, dtype=np.float64, rcond="0.1")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_rank_rule_separates_exact_zeros_from_nonzeros_on_every_namespace(xp, dtype, data):
+    """The premise of the rule, checked where it is used: for an exactly rank-r statistic (exact in dtype, so its
+    null space is exact), eigh on every namespace returns the n - r zeros within tau = 4 n u lambda_max (either
+    sign) and the r nonzero eigenvalues above tau, so rank = #{|lambda| > tau} = r everywhere."""
+    max_lc = {"float32": 3, "float64": 8}[dtype]  # lambda_r >> tau, so the rank is decidable at all
+    stat = data.draw(PS.rank_deficient_statistics(PS.dims(2, 8), dtype=dtype, max_log10_cond=max_lc), label="S")
+    n = stat.S.shape[0]
+    w = backend.to_numpy(backend.eigvalsh(xp.asarray(stat.S.astype(dtype))))  # the driver psd_power uses
+    tau = validate.zero_tolerance(float(np.max(np.abs(w))), n=n, dtype=np.dtype(dtype))
+    small = np.sort(np.abs(w))
+    assert np.all(small[: n - stat.r] <= tau), (small, tau)
+    assert np.all(small[n - stat.r:] > tau), (small, tau)
+    validate.psd_eigenvalues(xp.asarray(np.sort(w)), "S", n=n, dtype=np.dtype(dtype), strict=False)  # PSD verdict
+
+
+def test_norm_limit_refuses_above_names_the_argument_and_leaves_nan_to_finite(xp):
+    # ||x||_F = 5e19 for x = (3e19, 4e19): its square overflows float32, the norm computed here must not
+    x = xp.asarray(np.array([3.0, 4.0], dtype=np.float32) * np.float32(1e19))
+    validate.norm_limit(x, "grad", limit=5.01e19, what="g^2")  # 5e19 (to float32 rounding, 1e-7) < 5.01e19
+    with pytest.raises(validate.OverflowLimitError, match=r"grad: \|\|grad\|\|_F = 5e\+19 is above the overflow "
+                                                          r"limit 4.9e\+19 of g\^2 in float32"):
+        validate.norm_limit(x, "grad", limit=4.9e19, what="g^2")
+    validate.norm_limit(xp.asarray(np.array([np.nan, 3e19], dtype=np.float32)), "grad", limit=1.0, what="g^2")
