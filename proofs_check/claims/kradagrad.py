@@ -34,6 +34,7 @@ import mpmath
 import numpy as np
 from hypothesis import strategies as st
 
+from .. import certify as BALL
 from .. import mp as M
 from .. import strategies as S
 from .. import twins as T
@@ -173,6 +174,21 @@ def _krad_check(inst: KradInstance, *, dps: int, const: str):
                          detail={"m": m, "n": n, "r": len(inst.U), "cond_C": _cond(inst.C), "constant": f"1/{c}"})
 
 
+def _krad_ball(inst: KradInstance, *, dps: int, const: str):
+    """Lemma 3.1's two sides in ball arithmetic: B = sum_i U_i C^{-1} U_i^T is rational in the inputs."""
+    m, n = inst.U[0].shape
+    C = BALL.mat(inst.C)
+    Ci = BALL.inv(C)
+    Us = [BALL.mat(X) for X in inst.U]
+    B = Us[0] * Ci * Us[0].transpose()
+    UU = BALL.vec(Us[0]) * BALL.vec(Us[0]).transpose()
+    for X in Us[1:]:
+        B += X * Ci * X.transpose()
+        UU += BALL.vec(X) * BALL.vec(X).transpose()
+    c = {"n": n, "min": min(m, n)}[const]
+    return BALL.Sides("loewner", BALL.kron(C, B), UU * BALL.number(Fraction(1, c)), n=m * n)
+
+
 register(Claim(
     id="kradagrad.lemma3_1",
     source=Source(PAPER, "Lemma 3.1"),
@@ -180,6 +196,7 @@ register(Claim(
               "and C kron B >= (1/n) U U^T",
     strategy=krad_instances(),
     check=lambda inst, *, dps: _krad_check(inst, dps=dps, const="n"),
+    certify=lambda inst, *, dps: _krad_ball(inst, dps=dps, const="n"),
     note="Holds for every (m, n), not only m <= n: vec(Y) vec(Y)^T <= rank(Y) (I kron Y Y^T) (|tr M|^2 <= "
          "rank(M) ||M||_F^2 with M = Y^T Z), after the congruence by C^{-1/2} kron I.",
 ))
@@ -190,6 +207,7 @@ register(Claim(
     statement="Same hypotheses: C kron B >= (1/min(m, n)) U U^T",
     strategy=krad_instances(),
     check=lambda inst, *, dps: _krad_check(inst, dps=dps, const="min"),
+    certify=lambda inst, *, dps: _krad_ball(inst, dps=dps, const="min"),
     note="Our strengthening: the constant is 1/max_i rank(U_i) >= 1/min(m, n) (proof in lemma3_1's note), so "
          "under the paper's m <= n convention the lemma holds with 1/m. It makes (7)/(11) hold for the right-"
          "factor updates too, whatever the orientation.",
