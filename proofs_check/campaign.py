@@ -415,7 +415,7 @@ def run_campaign(
     certify = prof.certify if certify is None else bool(certify)
     if certify and not _certify_available():
         if progress:
-            progress("note: no certified verdicts: python-flint is not installed (pip install 'krad-ref[certify]')")
+            progress("note: no certified verdicts: python-flint is not installed (pip install python-flint)")
         certify = False
     shard_list = plan(claims, shards=shards, examples=examples, profile=prof, seed=seed, certify=certify)
     settings = _settings(claims, shard_list, shards, prof, seed)

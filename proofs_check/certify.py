@@ -36,8 +36,8 @@ inverse of R, so the product encloses f(A) for every matrix in the input ball. I
 Re(lambda) > 0; otherwise the instance is uncertified with that reason.
 
 Precision: ceil(dps log2 10) + 64 bits (231 bits at 50 digits), retried once at twice that when the margin's
-enclosure is too wide to decide. python-flint is an optional dependency (extra ``certify``): without it
-:func:`available` is False and every instance is uncertified with a note saying so.
+enclosure is too wide to decide. python-flint is a dependency; where it is missing :func:`available` is False,
+the CLI and campaigns say so and run without certification, and every instance is uncertified with that reason.
 """
 from __future__ import annotations
 
@@ -50,19 +50,19 @@ import numpy as np
 
 from . import mp
 
-try:  # optional: pip install 'krad-ref[certify]'
+try:  # a dependency of krad-ref; the code still runs without it (every instance uncertified, with a note)
     import flint
 except ImportError:  # pragma: no cover - exercised only where python-flint is absent
     flint = None
 
 __all__ = ["WITHIN", "VIOLATED", "UNCERTIFIED", "MISSING", "NO_HOOK", "Uncertifiable", "Sides", "Certificate",
-           "available", "prec_bits", "mat", "number", "exact_sum", "kron", "vec", "trace", "sym", "inv", "power",
+           "available", "prec_bits", "mat", "number", "scalar", "trace_power", "exact_sum", "kron", "vec", "trace", "sym", "inv", "power",
            "funm", "eye", "certify_sides", "certify_instance", "Tally"]
 
 WITHIN = "within"
 VIOLATED = "violated"
 UNCERTIFIED = "uncertified"
-MISSING = "python-flint is not installed (pip install 'krad-ref[certify]')"
+MISSING = "python-flint is not installed (pip install python-flint)"
 NO_HOOK = "no ball-arithmetic evaluation of this claim's sides is encoded"
 
 # Extra bits over the mp working precision: the ball radii grow by a few bits per operation and by the
@@ -187,6 +187,24 @@ def trace(A):
     return flint.arb_mat([[sum((A[i, i] for i in range(A.nrows())), flint.arb(0))]])
 
 
+def scalar(x):
+    """A number (arb or exact float/int/Fraction) as a 1 x 1 arb_mat: a side of a scalar inequality."""
+    return flint.arb_mat([[x if isinstance(x, flint.arb) else number(x)]])
+
+
+def trace_power(A, p: Any):
+    """tr(A^p) = sum_i lambda_i^p for symmetric A, from Arb's eigenvalue enclosure with multiplicities
+    (``acb_mat.eig(multiple=True)``: n balls, each eigenvalue counted with its multiplicity), so repeated
+    eigenvalues (eps I + a low-rank sum) need no eigenvectors. Fractional p needs every Re(lambda) > 0."""
+    lam = flint.acb_mat(sym(A)).eig(multiple=True, nonstop=True)
+    if not all(z.is_finite() for z in lam):
+        raise Uncertifiable(f"tr(A^{p}): eigenvalue enclosure failed at this precision")
+    if not all(z.real > 0 for z in lam):
+        raise Uncertifiable(f"tr(A^{p}): an eigenvalue enclosure is not in Re > 0")
+    pb = number(p)
+    return sum(((z ** pb).real for z in lam), flint.arb(0))
+
+
 def inv(A):
     """A^{-1} as a ball matrix (contains the inverse of every matrix in A); singular-looking A is uncertifiable."""
     try:
@@ -221,7 +239,8 @@ def funm(A, f: Callable[[Any], Any], what: str):
 
 def power(A, p: Any):
     """A^p for symmetric A: integer p by products (and a ball inverse for p < 0), other p via :func:`funm`
-    (A positive definite with simple eigenvalues); p = 0 gives I, as ``mp.mp_psd_power`` does."""
+    (A positive definite with simple eigenvalues; a diagonal A entrywise); p = 0 gives I, as ``mp.mp_psd_power``
+    does."""
     if isinstance(p, Fraction) and p.denominator == 1:
         p = p.numerator
     if isinstance(p, (int, np.integer)):
@@ -232,6 +251,11 @@ def power(A, p: Any):
             out = out * base
         return out
     pb = number(p)
+    n = A.nrows()
+    if all(A[i, j].is_zero() for i in range(n) for j in range(n) if i != j):  # diagonal (eps I, ...): entrywise
+        if not all(A[i, i] > 0 for i in range(n)):
+            raise Uncertifiable(f"A^{p}: a diagonal entry is not provably positive")
+        return flint.arb_mat(n, n, [A[i, i] ** pb if i == j else 0 for i in range(n) for j in range(n)])
     return funm(sym(A), lambda z: z ** pb, f"A^{p}")
 
 
