@@ -133,8 +133,10 @@ def _wrap(text: str, width: int) -> list[str]:
                          break_on_hyphens=False) or [""]
 
 
-#: The text report fits a terminal this wide (README; issue 14): sources are abridged, long lines wrapped.
+#: The text report fits a terminal this wide (README; issue 14): sources wrap onto at most SOURCE_LINES lines
+#: of the table, then are abridged; the lines below the table are wrapped.
 TEXT_WIDTH = 120
+SOURCE_LINES = 2
 
 
 def to_text(results: Sequence[ClaimResult], *, width: int = TEXT_WIDTH) -> str:
@@ -149,12 +151,13 @@ def to_text(results: Sequence[ClaimResult], *, width: int = TEXT_WIDTH) -> str:
     ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
     room = width - sum(w for i, w in enumerate(widths) if i != 1) - 2 * (len(head) - 1)
-    if widths[1] > room:  # abridge the source column (the JSON and Markdown reports keep it whole)
-        widths[1] = max(len(head[1]), room)
-        rows = [row[:1] + (_short_text(row[1], widths[1]),) + row[2:] for row in rows]
+    widths[1] = min(widths[1], max(len(head[1]), room))
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     out = [line(head), line(tuple("-" * w for w in widths))]
-    out += [line(row) for row in rows]
+    for row in rows:  # a long source wraps onto a second line, then is abridged (JSON and Markdown keep it whole)
+        src = textwrap.wrap(row[1], width=widths[1], max_lines=SOURCE_LINES, placeholder="...") or [""]
+        out.append(line(row[:1] + (src[0],) + row[2:]))
+        out += [line(("", more) + ("",) * (len(head) - 2)) for more in src[1:]]
     s = summary(results)
     out.append("")
     out += _wrap(f"{s['claims']} claims: {s['holds']} hold, {s['fails']} fail, {s['errors']} errors; "
@@ -183,10 +186,6 @@ def to_text(results: Sequence[ClaimResult], *, width: int = TEXT_WIDTH) -> str:
         if r.twin:
             out.append(f"  corrected statement: see {r.twin}")
     return "\n".join(out)
-
-
-def _short_text(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def to_markdown(results: Sequence[ClaimResult], *, profile: str, seed: int) -> str:
