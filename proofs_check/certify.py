@@ -56,7 +56,8 @@ except ImportError:  # pragma: no cover - exercised only where python-flint is a
     flint = None
 
 __all__ = ["WITHIN", "VIOLATED", "UNCERTIFIED", "MISSING", "NO_HOOK", "Uncertifiable", "Sides", "Certificate",
-           "available", "prec_bits", "mat", "number", "scalar", "trace_power", "exact_sum", "kron", "vec", "trace", "sym", "inv", "power",
+           "available", "prec_bits", "mat", "number", "scalar", "trace_power", "lambda_max", "norm_2", "fro",
+           "exact_sum", "kron", "vec", "trace", "sym", "inv", "power",
            "funm", "eye", "certify_sides", "certify_instance", "Tally"]
 
 WITHIN = "within"
@@ -205,6 +206,20 @@ def trace_power(A, p: Any):
     return sum(((z ** pb).real for z in lam), flint.arb(0))
 
 
+def lambda_max(S):
+    """lambda_max of symmetric S as a ball [max_i lo_i, max_i hi_i] from Arb's eigenvalue enclosure (each ball
+    holds an eigenvalue, every eigenvalue lies in one)."""
+    lam = flint.acb_mat(sym(S)).eig(multiple=True, nonstop=True)
+    if not all(z.is_finite() for z in lam):
+        raise Uncertifiable("lambda_max: eigenvalue enclosure failed at this precision")
+    return flint.arb.union(max(z.real.lower() for z in lam), max(z.real.upper() for z in lam))
+
+
+def norm_2(A):
+    """||A||_2 = sqrt(lambda_max(A^T A)) as a ball."""
+    return lambda_max(A.transpose() * A).nonnegative_part().sqrt()
+
+
 def inv(A):
     """A^{-1} as a ball matrix (contains the inverse of every matrix in A); singular-looking A is uncertifiable."""
     try:
@@ -262,7 +277,7 @@ def power(A, p: Any):
 # --------------------------------------------------------------------------------------------------------------
 # deciding the sign of a margin
 # --------------------------------------------------------------------------------------------------------------
-def _fro(A):
+def fro(A):
     """||A||_F as a ball; the square root of the nonnegative part, since a sum of squares of balls around 0
     reaches below 0 (arb's sqrt of such a ball is NaN)."""
     sq = sum((A[i, j] * A[i, j] for i in range(A.nrows()) for j in range(A.ncols())), flint.arb(0))
@@ -280,10 +295,10 @@ def _decide(side: Sides, dps: int) -> Certificate:
         raise ValueError(f"Sides: shapes differ, {X.nrows()}x{X.ncols()} vs {Y.nrows()}x{Y.ncols()}")
     tol = mp.mp_tolerance(dps, side.n) if side.tol is None else side.tol
     tolb = flint.arb(tol)  # the float tolerance is the number the mp verdict uses; taken exactly
-    nx, ny = _fro(X), _fro(Y)
+    nx, ny = fro(X), fro(Y)
     if side.kind == "identity":
         scale = nx + ny
-        margin = -_fro(X - Y)
+        margin = -fro(X - Y)
     else:
         scale = nx.max(ny)
         if not X.nrows() == X.ncols():

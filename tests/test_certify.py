@@ -165,3 +165,30 @@ def test_cli_certify_flag(capsys):
     rc = cli.main(["run", "matrix.kron_trace", "--examples", "10", "--certify", "--quiet"])
     out = capsys.readouterr().out
     assert rc == 0 and "certified" in out.splitlines()[0] and "10/10" in out
+
+
+@pytest.mark.parametrize("scheme", ["star", "alt"])
+def test_ball_trajectory_encloses_the_mp_twin(scheme):
+    # The KrADagrad ball twin (claims/kradagrad.py) is a second implementation of twins.twin_trajectory: each of
+    # its enclosures must contain the mp factors up to the mp rounding (50 digits, kappa <= 1e4: ~1e-45 relative).
+    import flint
+    import mpmath
+
+    from proofs_check.claims import kradagrad as KR
+
+    rng = np.random.default_rng(7)
+    G = [rng.standard_normal((2, 3)) / 4 for _ in range(3)]
+    inst = KR.Traj(_spd(2, 8), _spd(3, 9), G, "spectral", (0, 1, 0))
+    recs = KR._star(inst, dps=50) if scheme == "star" else KR._alt(inst, dps=50)
+    saved, flint.ctx.prec = flint.ctx.prec, certify.prec_bits(50)
+    try:
+        balls = list(KR._ball_factors(inst, scheme))
+    finally:
+        flint.ctx.prec = saved
+    for rec, (L, R) in zip(recs, balls):
+        for mp_f, ball in zip(rec["factors"], (L, R)):
+            for i in range(ball.nrows()):
+                for j in range(ball.ncols()):
+                    x, b = mp_f[i, j], ball[i, j]
+                    assert float(b.rad()) < 1e-50  # 231 bits, a few steps: far tighter than the mp rounding
+                    assert b.overlaps(flint.arb(mpmath.nstr(x, 60)) + flint.arb(0, 1e-45))

@@ -454,6 +454,42 @@ register(Claim(
 # ==============================================================================================================
 # Cor. 3.3 along trajectories
 # ==============================================================================================================
+def _ball_t(rule: str, L, A, scheme: str):
+    """t of a t-rule in ball arithmetic (``twins.t_value``'s definitions, module docstring)."""
+    N = L * A
+    if rule == "spectral":
+        return 1 + BALL.norm_2(N)
+    if rule == "frobenius" or (rule == "code" and scheme == "alternating"):
+        return 1 + BALL.fro(N)
+    tr = BALL.trace(N)[0, 0]
+    return 1 + tr if rule == "trace" else L.nrows() * (1 + tr)
+
+
+def _ball_step(L, A, rule: str, scheme: str, beta2: float = 1.0):
+    """Eq. (13) in ball arithmetic: the code's decay L / beta2 when beta2 != 1, then L - L A L / t (no damping,
+    as in the claims that use it; ``twins._krad_step``)."""
+    if beta2 != 1:
+        L = L * (1 / BALL.number(beta2))
+    return BALL.sym(L - L * A * L * (1 / _ball_t(rule, L, A, scheme)))
+
+
+def _ball_factors(inst: Traj, scheme: str, beta2: float = 1.0):
+    """(L_k, R_k) after each step, in ball arithmetic: KrADagrad* ("star", both factors, Grams G G^T and G^T G)
+    or KrADagrad ("alt", inst.schedule's factor, Grams G R G^T and G^T L G), as ``twins.twin_trajectory``."""
+    L, R = BALL.mat(inst.L0), BALL.mat(inst.R0)
+    for s, G in enumerate(inst.grads):
+        Gb = BALL.mat(G)
+        Gt = Gb.transpose()
+        if scheme == "star":
+            L, R = (_ball_step(L, Gb * Gt, inst.t_rule, "star", beta2),
+                    _ball_step(R, Gt * Gb, inst.t_rule, "star", beta2))
+        elif inst.schedule[s] == 0:
+            L = _ball_step(L, Gb * R * Gt, inst.t_rule, "alternating")
+        else:
+            R = _ball_step(R, Gt * L * Gb, inst.t_rule, "alternating")
+        yield L, R
+
+
 def _cor33_margins(prev, new, *, dps: int, d: int, step: int, which: str):
     with M.workdps(dps):
         pos = E.loewner(new, _zeros(d), dps=dps, n=d, detail={"step": step, "factor": which, "part": "0 < L_k"})
@@ -481,6 +517,20 @@ def _cor33_check(inst: Traj, *, dps: int, scheme: str, beta2: float = 1.0):
     return _worst(evs, _traj_detail(inst))
 
 
+def _cor33_ball(inst: Traj, *, scheme: str, beta2: float = 1.0):
+    """Cor. 3.3 in ball arithmetic: per updated factor, [L_k] >= 0 and [L_{k-1}] >= [L_k] (each Loewner statement
+    with its own scale, max of the two Frobenius norms)."""
+    m, n = inst.grads[0].shape
+    prev, out = (BALL.mat(inst.L0), BALL.mat(inst.R0)), []
+    for k, new in enumerate(_ball_factors(inst, scheme, beta2)):
+        for i, d in enumerate((m, n)):
+            if scheme == "alt" and inst.schedule[k] != i:
+                continue
+            out += [BALL.Sides("loewner", new[i], BALL.eye(d) * 0, n=d), BALL.Sides("loewner", prev[i], new[i], n=d)]
+        prev = new
+    return out
+
+
 register(Claim(
     id="kradagrad.cor3_3_alt",
     source=Source(PAPER, "Cor. 3.3 (KrADagrad trajectories)"),
@@ -488,6 +538,7 @@ register(Claim(
               "gives 0 < L_k <= L_{k-1} (and 0 < R_k <= R_{k-1} for right updates)",
     strategy=trajectories(),
     check=lambda inst, *, dps: _cor33_check(inst, dps=dps, scheme="alt"),
+    certify=lambda inst, *, dps: _cor33_ball(inst, scheme="alt"),
     note="L_k = L^{1/2} (I - M_k) L^{1/2} with 0 <= M_k < I (Prop. 3.2). Schedules: strict alternation (errata "
          "21) or any L/R pattern; t-rules: all four.",
 ))
@@ -499,6 +550,7 @@ register(Claim(
               "0 < L_k <= L_{k-1} and 0 < R_k <= R_{k-1} at every step",
     strategy=trajectories(),
     check=lambda inst, *, dps: _cor33_check(inst, dps=dps, scheme="star"),
+    certify=lambda inst, *, dps: _cor33_ball(inst, scheme="star"),
 ))
 
 
@@ -519,6 +571,7 @@ register(Claim(
               "then Eq. (13)",
     strategy=decay_instances(),
     check=lambda inst, *, dps: _cor33_check(inst.traj, dps=dps, scheme="star", beta2=inst.beta2),
+    certify=lambda inst, *, dps: _cor33_ball(inst.traj, scheme="star", beta2=inst.beta2),
     expected=FAILS,
     twin="kradagrad.cor3_3_star",
     note="Errata 13: Cor. 3.3's monotonicity needs beta2 = 1. With beta2 < 1, directions G does not touch (or "
@@ -629,6 +682,28 @@ def _lemma34_alt_check(inst: Traj, *, dps: int, swapped: bool):
     return _worst(evs, _traj_detail(inst) | {"schedule": list(inst.schedule)})
 
 
+def _lemma34_ball(inst: Traj, *, dps: int, scheme: str, swapped: bool):
+    """Lemma 3.4's trace bounds, each as the 1 x 1 Loewner statement [bound] >= [tr B_k] (see _lemma34_*_check)."""
+    m, n = inst.grads[0].shape
+    L0, R0 = BALL.mat(inst.L0), BALL.mat(inst.R0)
+    L0n, R0n = BALL.lambda_max(L0), BALL.lambda_max(R0)
+    trB0, trC0 = BALL.trace(BALL.inv(L0))[0, 0], BALL.trace(BALL.inv(R0))[0, 0]
+    out, nL, nR = [], 0, 0
+    for k, (L, R) in enumerate(_ball_factors(inst, scheme), 1):
+        if scheme == "star":
+            cB, cC = (k, k) if swapped else (0, 0)
+            rhsB, rhsC = trB0 + cB * m * (1 + L0n), trC0 + cC * n * (1 + R0n)
+        else:
+            nL += inst.schedule[k - 1] == 0
+            nR += inst.schedule[k - 1] == 1
+            cB, cC = (nL, nR) if swapped else (nR, nL)
+            rhsB = trB0 + cB * m * (1 + L0n * R0n) * R0n
+            rhsC = trC0 + cC * n * (1 + L0n * R0n) * L0n
+        for rhs, F, d in ((rhsB, L, m), (rhsC, R, n)):
+            out.append(BALL.Sides("loewner", BALL.scalar(rhs), BALL.trace(BALL.inv(F)), n=d))
+    return out
+
+
 _L34 = ("||G_k||_2 <= 1, s = 1 + ||L_0||_2 ||R_0||_2, KrADagrad with L updated in k - k' of the first k steps and R "
         "in the other k': ")
 register(Claim(
@@ -637,6 +712,7 @@ register(Claim(
     statement=_L34 + "tr(B_k) <= tr(B_0) + k' m s ||R_0||_2 and tr(C_k) <= tr(C_0) + (k - k') n s ||L_0||_2",
     strategy=trajectories(),
     check=lambda inst, *, dps: _lemma34_alt_check(inst, dps=dps, swapped=False),
+    certify=lambda inst, *, dps: _lemma34_ball(inst, dps=dps, scheme="alt", swapped=False),
     expected=FAILS,
     twin="kradagrad.lemma3_4_alt",
     note="B_k = L_k^{-1} changes only on left updates, so after one left update (k' = 0) (14) says tr(B_1) <= "
@@ -649,6 +725,7 @@ register(Claim(
     statement=_L34 + "tr(B_k) <= tr(B_0) + (k - k') m s ||R_0||_2 and tr(C_k) <= tr(C_0) + k' n s ||L_0||_2",
     strategy=trajectories(),
     check=lambda inst, *, dps: _lemma34_alt_check(inst, dps=dps, swapped=True),
+    certify=lambda inst, *, dps: _lemma34_ball(inst, dps=dps, scheme="alt", swapped=True),
     note="Proof: a left update gives B_k - B_{k-1} <= G R G^T/(t - rho) <= G R G^T (t - rho >= 1 for all four "
          "t-rules), and tr(G R G^T) <= ||R_{k-1}||_2 ||G||_F^2 <= ||R_0||_2 min(m, n) (Cor. 3.3). So the bound "
          "holds even without the factor s >= 1.",
@@ -685,6 +762,7 @@ register(Claim(
               "tr(L_k^{-1}) <= tr(L_0^{-1}) and tr(R_k^{-1}) <= tr(R_0^{-1})",
     strategy=trajectories(),
     check=lambda inst, *, dps: _lemma34_star_check(inst, dps=dps, swapped=False),
+    certify=lambda inst, *, dps: _lemma34_ball(inst, dps=dps, scheme="star", swapped=False),
     expected=FAILS,
     twin="kradagrad.lemma3_4_star",
     note="Same swap as kradagrad.lemma3_4_alt_as_printed; KrADagrad* updates both factors every step, so the "
@@ -698,6 +776,7 @@ register(Claim(
               "tr(R_k^{-1}) <= tr(R_0^{-1}) + k n (1 + ||R_0||_2)",
     strategy=trajectories(),
     check=lambda inst, *, dps: _lemma34_star_check(inst, dps=dps, swapped=True),
+    certify=lambda inst, *, dps: _lemma34_ball(inst, dps=dps, scheme="star", swapped=True),
     note="The corrected (14)-(15) for each estimator (s = 1 + ||L_0|| ||I||). Per step tr grows by at most "
          "||G||_F^2 <= min(m, n).",
 ))
