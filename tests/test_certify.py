@@ -185,7 +185,7 @@ def test_ball_trajectory_encloses_the_mp_twin(scheme):
         balls = list(KR._ball_factors(inst, scheme))
     finally:
         flint.ctx.prec = saved
-    for rec, (L, R) in zip(recs, balls):
+    for rec, (L, R, _) in zip(recs, balls):
         for mp_f, ball in zip(rec["factors"], (L, R)):
             for i in range(ball.nrows()):
                 for j in range(ball.ncols()):

@@ -470,24 +470,26 @@ def _ball_step(L, A, rule: str, scheme: str, beta2: float = 1.0):
     as in the claims that use it; ``twins._krad_step``)."""
     if beta2 != 1:
         L = L * (1 / BALL.number(beta2))
-    return BALL.sym(L - L * A * L * (1 / _ball_t(rule, L, A, scheme)))
+    t = _ball_t(rule, L, A, scheme)
+    return BALL.sym(L - L * A * L * (1 / t)), t
 
 
 def _ball_factors(inst: Traj, scheme: str, beta2: float = 1.0):
-    """(L_k, R_k) after each step, in ball arithmetic: KrADagrad* ("star", both factors, Grams G G^T and G^T G)
-    or KrADagrad ("alt", inst.schedule's factor, Grams G R G^T and G^T L G), as ``twins.twin_trajectory``."""
+    """(L_k, R_k, (t_L, t_R)) after each step, in ball arithmetic: KrADagrad* ("star", both factors, Grams
+    G G^T and G^T G) or KrADagrad ("alt", inst.schedule's factor, Grams G R G^T and G^T L G; the other t is
+    None), as ``twins.twin_trajectory``."""
     L, R = BALL.mat(inst.L0), BALL.mat(inst.R0)
     for s, G in enumerate(inst.grads):
         Gb = BALL.mat(G)
         Gt = Gb.transpose()
         if scheme == "star":
-            L, R = (_ball_step(L, Gb * Gt, inst.t_rule, "star", beta2),
-                    _ball_step(R, Gt * Gb, inst.t_rule, "star", beta2))
+            (L, tL), (R, tR) = (_ball_step(L, Gb * Gt, inst.t_rule, "star", beta2),
+                                _ball_step(R, Gt * Gb, inst.t_rule, "star", beta2))
         elif inst.schedule[s] == 0:
-            L = _ball_step(L, Gb * R * Gt, inst.t_rule, "alternating")
+            (L, tL), tR = _ball_step(L, Gb * R * Gt, inst.t_rule, "alternating"), None
         else:
-            R = _ball_step(R, Gt * L * Gb, inst.t_rule, "alternating")
-        yield L, R
+            tL, (R, tR) = None, _ball_step(R, Gt * L * Gb, inst.t_rule, "alternating")
+        yield L, R, (tL, tR)
 
 
 def _cor33_margins(prev, new, *, dps: int, d: int, step: int, which: str):
@@ -522,7 +524,7 @@ def _cor33_ball(inst: Traj, *, scheme: str, beta2: float = 1.0):
     with its own scale, max of the two Frobenius norms)."""
     m, n = inst.grads[0].shape
     prev, out = (BALL.mat(inst.L0), BALL.mat(inst.R0)), []
-    for k, new in enumerate(_ball_factors(inst, scheme, beta2)):
+    for k, (*new, _) in enumerate(_ball_factors(inst, scheme, beta2)):
         for i, d in enumerate((m, n)):
             if scheme == "alt" and inst.schedule[k] != i:
                 continue
@@ -601,6 +603,28 @@ def _domination_alt_check(inst: Traj, *, dps: int):
     return _worst(evs, _traj_detail(inst))
 
 
+def _domination_ball(inst: Traj, *, dps: int, scheme: str):
+    """Eqs. (7)/(11) along a trajectory in ball arithmetic (see _domination_alt_check / _domination_star_check)."""
+    m, n = inst.grads[0].shape
+    L0, R0 = BALL.mat(inst.L0), BALL.mat(inst.R0)
+    B0, C0, Im, In = BALL.inv(L0), BALL.inv(R0), BALL.eye(m), BALL.eye(n)
+    Ssum, tL, tR, out = BALL.eye(m * n) * 0, BALL.number(0), BALL.number(0), []
+    for G, (L, R, ts) in zip(inst.grads, _ball_factors(inst, scheme)):
+        g = BALL.vec(BALL.mat(G))
+        Ssum = Ssum + g * g.transpose()
+        tL, tR = (tL if ts[0] is None else tL.max(ts[0])), (tR if ts[1] is None else tR.max(ts[1]))
+        if scheme == "alt":  # one t: the largest over both factors' updates
+            t = tL.max(tR)
+            out.append(BALL.Sides("loewner", BALL.kron(BALL.inv(R), BALL.inv(L)),
+                                  BALL.kron(C0, B0) + Ssum * (1 / (n * t)), n=m * n))
+        else:
+            out.append(BALL.Sides("loewner", BALL.kron(In, BALL.inv(L)), BALL.kron(In, B0) + Ssum * (1 / (n * tL)),
+                                  n=m * n))
+            out.append(BALL.Sides("loewner", BALL.kron(BALL.inv(R), Im), BALL.kron(C0, Im) + Ssum * (1 / (m * tR)),
+                                  n=m * n))
+    return out
+
+
 register(Claim(
     id="kradagrad.domination_alt",
     source=Source(PAPER, "Eqs. (7), (11) (KrADagrad trajectories)"),
@@ -609,6 +633,7 @@ register(Claim(
               "lambda_min(C_0 kron B_0)",
     strategy=trajectories(),
     check=_domination_alt_check,
+    certify=lambda inst, *, dps: _domination_ball(inst, dps=dps, scheme="alt"),
     note="Induction: B_k >= B_{k-1} + dB_k (Eq. 13 <= Woodbury) and C_k kron dB_k >= g g^T/(n t_k) (Lemma 3.1). "
          "The printed 1/(n t) (n = columns of G) holds for every shape, also for right updates when m > n, "
          "because the lemma's constant is 1/rank(G) >= 1/min(m, n) (kradagrad.lemma3_1_min_dim).",
@@ -643,6 +668,7 @@ register(Claim(
               "R_k^{-1} kron I_m >= R_0^{-1} kron I_m + (1/(m t_R)) sum g g^T, t_L, t_R = max of the step t's",
     strategy=trajectories(),
     check=_domination_star_check,
+    certify=lambda inst, *, dps: _domination_ball(inst, dps=dps, scheme="star"),
     note="Each estimator is a KrADagrad with the other factor held at the identity (errata 7: (L_k, I_n) and "
          "(I_m, R_k), not the printed (L_k, I_m), (I_n, R_k), which are ill-typed for m != n).",
 ))
@@ -689,7 +715,7 @@ def _lemma34_ball(inst: Traj, *, dps: int, scheme: str, swapped: bool):
     L0n, R0n = BALL.lambda_max(L0), BALL.lambda_max(R0)
     trB0, trC0 = BALL.trace(BALL.inv(L0))[0, 0], BALL.trace(BALL.inv(R0))[0, 0]
     out, nL, nR = [], 0, 0
-    for k, (L, R) in enumerate(_ball_factors(inst, scheme), 1):
+    for k, (L, R, _) in enumerate(_ball_factors(inst, scheme), 1):
         if scheme == "star":
             cB, cC = (k, k) if swapped else (0, 0)
             rhsB, rhsC = trB0 + cB * m * (1 + L0n), trC0 + cC * n * (1 + R0n)
