@@ -171,12 +171,12 @@ def run_shard(shard: Shard) -> dict:
                                dps=shard.dps, shrink_seconds=shard.shrink_seconds, certify=shard.certify)
     certified = {} if res.certified is None else {"certified": res.certified,
                                                   "counterexample_certificate": res.counterexample_certificate}
-    return {**certified,**base, "verdict": res.verdict, "examples": res.examples, "worst_margin": _enc(res.worst_margin),
+    return {**base, "verdict": res.verdict, "examples": res.examples, "worst_margin": _enc(res.worst_margin),
             "tol": _enc(res.tol),
             "worst_instance": res.counterexample if res.counterexample is not None else worst.get("instance"),
             "counterexample": res.counterexample, "counterexample_detail": res.counterexample_detail,
             "error": res.error, "seconds": round(time.perf_counter() - t0, 3), "source": res.source,
-            "statement": res.statement, "expected": res.expected, "note": res.note, "twin": res.twin}
+            "statement": res.statement, "expected": res.expected, "note": res.note, "twin": res.twin, **certified}
 
 
 # --- merging ------------------------------------------------------------------------------------------------
