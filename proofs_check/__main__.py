@@ -4,6 +4,7 @@
   python -m proofs_check list                 ids, sources and expected verdicts
   python -m proofs_check run ID [ID ...]      reproduce chosen claims (same seed -> same result)
   python -m proofs_check --profile deep --json report.json --markdown report.md
+  python -m proofs_check --certify            certified verdicts in ball arithmetic (proofs_check/certify.py)
   python -m proofs_check campaign --shards 4 --examples 200 --claims ID ...   sharded, resumable (see campaign.py)
   python -m proofs_check report DIR [--json F] [--markdown F]                 merged report of a campaign directory
 
@@ -13,10 +14,11 @@ as printed are found failing), 1 otherwise, 2 for usage errors. Progress goes to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
+from . import certify, report, runner
 from . import claim as claim_mod
-from . import report, runner
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the JSON report here")
     p.add_argument("--markdown", metavar="FILE", help="write the Markdown report here")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--certify", action=argparse.BooleanOptionalAction, default=None,
+                   help="certify every instance in ball arithmetic (python-flint; see proofs_check/certify.py); "
+                        "default: on in the profiles that enable it")
     return p
 
 
@@ -57,7 +62,12 @@ def main(argv=None) -> int:
         if args.examples < 1:
             print("--examples must be positive", file=sys.stderr)
             return 2
-        profile = runner.Profile(profile.name, args.examples, profile.shrink_seconds, profile.dps)
+        profile = dataclasses.replace(profile, examples=args.examples)
+    if args.certify is not None:
+        profile = dataclasses.replace(profile, certify=args.certify)
+    if profile.certify and not certify.available():
+        print(f"note: no certified verdicts: {certify.MISSING}", file=sys.stderr)
+        profile = dataclasses.replace(profile, certify=False)
     progress = (lambda line: None) if args.quiet else None
     results = runner.run(claims, profile=profile, seed=args.seed, progress=progress)
     print(report.to_text(results))

@@ -70,6 +70,7 @@ class Shard:
     dps: int
     shrink_seconds: float
     module: str | None = None
+    certify: bool = False  # certified verdicts (proofs_check.certify) for every instance of the shard
 
     @property
     def key(self) -> tuple[str, int]:
@@ -107,7 +108,7 @@ def _home_module(c: Claim) -> str | None:
 
 
 def plan(claims: Sequence[Claim], *, shards: int, examples: int | None, profile: runner.Profile,
-         seed: int) -> list[Shard]:
+         seed: int, certify: bool = False) -> list[Shard]:
     """The shards of a campaign. ``examples`` is per claim over all its shards (default: the profile's count
     times the claim's weight), split as evenly as possible, earlier shards taking the remainder."""
     if shards < 1:
@@ -121,7 +122,7 @@ def plan(claims: Sequence[Claim], *, shards: int, examples: int | None, profile:
         module = _home_module(c)
         for i in range(shards):
             out.append(Shard(c.id, i, base + (i < extra), profile.name, runner.derive_seed(seed, c.id, i),
-                             profile.dps, profile.shrink_seconds, module))
+                             profile.dps, profile.shrink_seconds, module, certify))
     return out
 
 
@@ -167,13 +168,15 @@ def run_shard(shard: Shard) -> dict:
             return ev
 
         res = runner.run_claim(dataclasses.replace(c, check=check), examples=shard.examples, seed=shard.seed,
-                               dps=shard.dps, shrink_seconds=shard.shrink_seconds)
+                               dps=shard.dps, shrink_seconds=shard.shrink_seconds, certify=shard.certify)
+    certified = {} if res.certified is None else {"certified": res.certified,
+                                                  "counterexample_certificate": res.counterexample_certificate}
     return {**base, "verdict": res.verdict, "examples": res.examples, "worst_margin": _enc(res.worst_margin),
             "tol": _enc(res.tol),
             "worst_instance": res.counterexample if res.counterexample is not None else worst.get("instance"),
             "counterexample": res.counterexample, "counterexample_detail": res.counterexample_detail,
             "error": res.error, "seconds": round(time.perf_counter() - t0, 3), "source": res.source,
-            "statement": res.statement, "expected": res.expected, "note": res.note, "twin": res.twin}
+            "statement": res.statement, "expected": res.expected, "note": res.note, "twin": res.twin, **certified}
 
 
 # --- merging ------------------------------------------------------------------------------------------------
@@ -213,6 +216,7 @@ def merge(shard_results: Sequence[dict], *, seed: int, shards: int | None = None
     if chosen is not None and chosen.get("error"):
         error = f"shard {chosen['shard']}: {chosen['error']}"
     note = first.get("note") or ""
+    certified = _merge_certified(rs)
     if shards is not None and len(rs) < shards:
         note = (note + " " if note else "") + f"[partial: {len(rs)}/{shards} shards]"
     return runner.ClaimResult(
@@ -223,8 +227,24 @@ def merge(shard_results: Sequence[dict], *, seed: int, shards: int | None = None
         seconds=round(sum(float(r["seconds"]) for r in rs), 3), seed=int(seed),
         counterexample=None if chosen is None else chosen.get("counterexample"),
         counterexample_detail=None if chosen is None else chosen.get("counterexample_detail"),
-        error=error, note=note, twin=first.get("twin"),
+        error=error, note=note, twin=first.get("twin"), certified=certified,
+        counterexample_certificate=None if chosen is None else chosen.get("counterexample_certificate"),
     )
+
+
+def _merge_certified(rs: Sequence[dict]) -> dict | None:
+    """Certificate counts summed over the shards that were certified (None when none was)."""
+    tallies = [r["certified"] for r in rs if r.get("certified")]
+    if not tallies:
+        return None
+    out = {k: sum(int(t[k]) for t in tallies) for k in ("within", "violated", "uncertified", "disagree")}
+    reasons: dict[str, int] = {}
+    for t in tallies:
+        for why, k in t.get("reasons", {}).items():
+            reasons[why] = reasons.get(why, 0) + int(k)
+    out["reasons"] = dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+    out["seconds"] = round(sum(float(t.get("seconds", 0.0)) for t in tallies), 3)
+    return out
 
 
 def merge_all(claim_ids: Sequence[str], results: Iterable[dict], *, seed: int,
@@ -305,6 +325,12 @@ EXECUTORS = {"serial": _iter_serial, "processes": _iter_processes, "dask": _iter
 
 # --- campaign -----------------------------------------------------------------------------------------------
 
+def _certify_available() -> bool:
+    from . import certify
+
+    return certify.available()
+
+
 @dataclasses.dataclass
 class CampaignOutcome:
     results: list  # merged runner.ClaimResult, in claim order
@@ -326,7 +352,7 @@ def _settings(claims: Sequence[Claim], shard_list: Sequence[Shard], shards: int,
             modules[s.claim_id] = s.module
     return {"claims": [c.id for c in claims], "modules": modules, "shards": shards, "examples": per_claim,
             "profile": profile.name, "dps": profile.dps, "shrink_seconds": profile.shrink_seconds, "seed": seed,
-            "versions": _versions()}
+            "versions": _versions()} | ({"certify": True} if any(s.certify for s in shard_list) else {})
 
 
 class _Progress:
@@ -370,6 +396,7 @@ def run_campaign(
     timeout: float = 10.0,
     progress: Callable[[str], None] | None = None,
     on_result: Callable[[dict], None] | None = None,
+    certify: bool | None = None,
 ) -> CampaignOutcome:
     """Plan, run (missing shards only when resuming), store and merge a campaign.
 
@@ -380,10 +407,17 @@ def run_campaign(
         else :class:`CampaignError` (``force_new`` moves the old database aside and starts afresh).
       executor: "auto", "dask", "processes" or "serial"; ``client`` an existing ``distributed.Client``.
       progress: gets the progress lines (None: silent); ``on_result`` gets every finished shard's dict.
+      certify: certified verdicts for every instance (None: the profile's default); stored with the settings
+        (a campaign with certification records ``certify: true``; one without records nothing, as before).
     """
     prof = runner.PROFILES[profile] if isinstance(profile, str) else profile
     claims = list(claims)
-    shard_list = plan(claims, shards=shards, examples=examples, profile=prof, seed=seed)
+    certify = prof.certify if certify is None else bool(certify)
+    if certify and not _certify_available():
+        if progress:
+            progress("note: no certified verdicts: python-flint is not installed (pip install python-flint)")
+        certify = False
+    shard_list = plan(claims, shards=shards, examples=examples, profile=prof, seed=seed, certify=certify)
     settings = _settings(claims, shard_list, shards, prof, seed)
     say = progress
     if executor == "auto":
@@ -528,6 +562,8 @@ def _campaign_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the JSON report here")
     p.add_argument("--markdown", metavar="FILE", help="write the Markdown report here")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--certify", action=argparse.BooleanOptionalAction, default=None,
+                   help="certified verdicts in ball arithmetic, stored with the campaign (default: the profile's)")
     return p
 
 
@@ -563,6 +599,7 @@ def main_campaign(argv=None) -> int:
     ids = args.claims or stored.get("claims")
     modules = dict(stored.get("modules", {}))
     examples = args.examples
+    certify = args.certify if args.certify is not None else (stored.get("certify", False) if args.resume else None)
     if examples is None and stored.get("examples"):
         vals = set(stored["examples"].values())
         examples = vals.pop() if len(vals) == 1 else None
@@ -583,7 +620,7 @@ def main_campaign(argv=None) -> int:
         out = run_campaign(claims, shards=shards, examples=examples, profile=profile, seed=seed,
                            directory=directory, resume=bool(args.resume), force_new=args.force_new,
                            executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                           timeout=args.timeout, progress=say)
+                           timeout=args.timeout, progress=say, certify=certify)
     except (CampaignError, StoreError, ValueError) as exc:
         err(str(exc))
         return 2

@@ -8,6 +8,8 @@ A *claim* is one printed statement of a paper, encoded as printed:
     (array-api-tests habit: generate, do not filter);
   * ``check``: evaluates the conclusion on one instance in mpmath and returns :class:`Evidence`, a signed
     margin with a scale: the conclusion holds on the instance when ``margin >= -tol * scale``;
+  * ``certify`` (optional): the same two sides in ball arithmetic, for certified verdicts
+    (``proofs_check.certify``);
   * ``expected``: ``"holds"``, or ``"fails"`` for a statement known to be false as printed. A false printed
     statement is kept (its shrunk counterexample is the finding) and a corrected twin is registered beside it,
     named in ``twin``.
@@ -79,7 +81,10 @@ class Claim:
 
     ``check(instance, dps=...)`` must be deterministic and pure. ``describe(instance)`` turns an instance into
     plain JSON-able values for the report (default: arrays become nested lists). ``weight`` scales the number
-    of examples a profile gives this claim (below 1 for claims whose mp check is expensive).
+    of examples a profile gives this claim (below 1 for claims whose mp check is expensive). ``certify(instance,
+dps=...)``, optional, evaluates the conclusion's two sides in ball arithmetic and returns
+``proofs_check.certify.Sides`` (or a list of them, one per part of the conclusion): see that module for what
+the resulting certificate proves. Claims without it are reported uncertified.
     """
 
     id: str
@@ -92,6 +97,7 @@ class Claim:
     twin: str | None = None
     weight: float = 1.0
     describe: Callable[[Any], Any] | None = None
+    certify: Callable[..., Any] | None = None
 
     def __post_init__(self):
         if self.expected not in (HOLDS, FAILS):

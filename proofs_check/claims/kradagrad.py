@@ -34,6 +34,7 @@ import mpmath
 import numpy as np
 from hypothesis import strategies as st
 
+from .. import certify as BALL
 from .. import mp as M
 from .. import strategies as S
 from .. import twins as T
@@ -173,6 +174,21 @@ def _krad_check(inst: KradInstance, *, dps: int, const: str):
                          detail={"m": m, "n": n, "r": len(inst.U), "cond_C": _cond(inst.C), "constant": f"1/{c}"})
 
 
+def _krad_ball(inst: KradInstance, *, dps: int, const: str):
+    """Lemma 3.1's two sides in ball arithmetic: B = sum_i U_i C^{-1} U_i^T is rational in the inputs."""
+    m, n = inst.U[0].shape
+    C = BALL.mat(inst.C)
+    Ci = BALL.inv(C)
+    Us = [BALL.mat(X) for X in inst.U]
+    B = Us[0] * Ci * Us[0].transpose()
+    UU = BALL.vec(Us[0]) * BALL.vec(Us[0]).transpose()
+    for X in Us[1:]:
+        B += X * Ci * X.transpose()
+        UU += BALL.vec(X) * BALL.vec(X).transpose()
+    c = {"n": n, "min": min(m, n)}[const]
+    return BALL.Sides("loewner", BALL.kron(C, B), UU * BALL.number(Fraction(1, c)), n=m * n)
+
+
 register(Claim(
     id="kradagrad.lemma3_1",
     source=Source(PAPER, "Lemma 3.1"),
@@ -180,6 +196,7 @@ register(Claim(
               "and C kron B >= (1/n) U U^T",
     strategy=krad_instances(),
     check=lambda inst, *, dps: _krad_check(inst, dps=dps, const="n"),
+    certify=lambda inst, *, dps: _krad_ball(inst, dps=dps, const="n"),
     note="Holds for every (m, n), not only m <= n: vec(Y) vec(Y)^T <= rank(Y) (I kron Y Y^T) (|tr M|^2 <= "
          "rank(M) ||M||_F^2 with M = Y^T Z), after the congruence by C^{-1/2} kron I.",
 ))
@@ -190,6 +207,7 @@ register(Claim(
     statement="Same hypotheses: C kron B >= (1/min(m, n)) U U^T",
     strategy=krad_instances(),
     check=lambda inst, *, dps: _krad_check(inst, dps=dps, const="min"),
+    certify=lambda inst, *, dps: _krad_ball(inst, dps=dps, const="min"),
     note="Our strengthening: the constant is 1/max_i rank(U_i) >= 1/min(m, n) (proof in lemma3_1's note), so "
          "under the paper's m <= n convention the lemma holds with 1/m. It makes (7)/(11) hold for the right-"
          "factor updates too, whatever the orientation.",
@@ -436,6 +454,44 @@ register(Claim(
 # ==============================================================================================================
 # Cor. 3.3 along trajectories
 # ==============================================================================================================
+def _ball_t(rule: str, L, A, scheme: str):
+    """t of a t-rule in ball arithmetic (``twins.t_value``'s definitions, module docstring)."""
+    N = L * A
+    if rule == "spectral":
+        return 1 + BALL.norm_2(N)
+    if rule == "frobenius" or (rule == "code" and scheme == "alternating"):
+        return 1 + BALL.fro(N)
+    tr = BALL.trace(N)[0, 0]
+    return 1 + tr if rule == "trace" else L.nrows() * (1 + tr)
+
+
+def _ball_step(L, A, rule: str, scheme: str, beta2: float = 1.0):
+    """Eq. (13) in ball arithmetic: the code's decay L / beta2 when beta2 != 1, then L - L A L / t (no damping,
+    as in the claims that use it; ``twins._krad_step``)."""
+    if beta2 != 1:
+        L = L * (1 / BALL.number(beta2))
+    t = _ball_t(rule, L, A, scheme)
+    return BALL.sym(L - L * A * L * (1 / t)), t
+
+
+def _ball_factors(inst: Traj, scheme: str, beta2: float = 1.0):
+    """(L_k, R_k, (t_L, t_R)) after each step, in ball arithmetic: KrADagrad* ("star", both factors, Grams
+    G G^T and G^T G) or KrADagrad ("alt", inst.schedule's factor, Grams G R G^T and G^T L G; the other t is
+    None), as ``twins.twin_trajectory``."""
+    L, R = BALL.mat(inst.L0), BALL.mat(inst.R0)
+    for s, G in enumerate(inst.grads):
+        Gb = BALL.mat(G)
+        Gt = Gb.transpose()
+        if scheme == "star":
+            (L, tL), (R, tR) = (_ball_step(L, Gb * Gt, inst.t_rule, "star", beta2),
+                                _ball_step(R, Gt * Gb, inst.t_rule, "star", beta2))
+        elif inst.schedule[s] == 0:
+            (L, tL), tR = _ball_step(L, Gb * R * Gt, inst.t_rule, "alternating"), None
+        else:
+            tL, (R, tR) = None, _ball_step(R, Gt * L * Gb, inst.t_rule, "alternating")
+        yield L, R, (tL, tR)
+
+
 def _cor33_margins(prev, new, *, dps: int, d: int, step: int, which: str):
     with M.workdps(dps):
         pos = E.loewner(new, _zeros(d), dps=dps, n=d, detail={"step": step, "factor": which, "part": "0 < L_k"})
@@ -463,6 +519,20 @@ def _cor33_check(inst: Traj, *, dps: int, scheme: str, beta2: float = 1.0):
     return _worst(evs, _traj_detail(inst))
 
 
+def _cor33_ball(inst: Traj, *, scheme: str, beta2: float = 1.0):
+    """Cor. 3.3 in ball arithmetic: per updated factor, [L_k] >= 0 and [L_{k-1}] >= [L_k] (each Loewner statement
+    with its own scale, max of the two Frobenius norms)."""
+    m, n = inst.grads[0].shape
+    prev, out = (BALL.mat(inst.L0), BALL.mat(inst.R0)), []
+    for k, (*new, _) in enumerate(_ball_factors(inst, scheme, beta2)):
+        for i, d in enumerate((m, n)):
+            if scheme == "alt" and inst.schedule[k] != i:
+                continue
+            out += [BALL.Sides("loewner", new[i], BALL.eye(d) * 0, n=d), BALL.Sides("loewner", prev[i], new[i], n=d)]
+        prev = new
+    return out
+
+
 register(Claim(
     id="kradagrad.cor3_3_alt",
     source=Source(PAPER, "Cor. 3.3 (KrADagrad trajectories)"),
@@ -470,6 +540,7 @@ register(Claim(
               "gives 0 < L_k <= L_{k-1} (and 0 < R_k <= R_{k-1} for right updates)",
     strategy=trajectories(),
     check=lambda inst, *, dps: _cor33_check(inst, dps=dps, scheme="alt"),
+    certify=lambda inst, *, dps: _cor33_ball(inst, scheme="alt"),
     note="L_k = L^{1/2} (I - M_k) L^{1/2} with 0 <= M_k < I (Prop. 3.2). Schedules: strict alternation (errata "
          "21) or any L/R pattern; t-rules: all four.",
 ))
@@ -481,6 +552,7 @@ register(Claim(
               "0 < L_k <= L_{k-1} and 0 < R_k <= R_{k-1} at every step",
     strategy=trajectories(),
     check=lambda inst, *, dps: _cor33_check(inst, dps=dps, scheme="star"),
+    certify=lambda inst, *, dps: _cor33_ball(inst, scheme="star"),
 ))
 
 
@@ -501,6 +573,7 @@ register(Claim(
               "then Eq. (13)",
     strategy=decay_instances(),
     check=lambda inst, *, dps: _cor33_check(inst.traj, dps=dps, scheme="star", beta2=inst.beta2),
+    certify=lambda inst, *, dps: _cor33_ball(inst.traj, scheme="star", beta2=inst.beta2),
     expected=FAILS,
     twin="kradagrad.cor3_3_star",
     note="Errata 13: Cor. 3.3's monotonicity needs beta2 = 1. With beta2 < 1, directions G does not touch (or "
@@ -530,6 +603,28 @@ def _domination_alt_check(inst: Traj, *, dps: int):
     return _worst(evs, _traj_detail(inst))
 
 
+def _domination_ball(inst: Traj, *, dps: int, scheme: str):
+    """Eqs. (7)/(11) along a trajectory in ball arithmetic (see _domination_alt_check / _domination_star_check)."""
+    m, n = inst.grads[0].shape
+    L0, R0 = BALL.mat(inst.L0), BALL.mat(inst.R0)
+    B0, C0, Im, In = BALL.inv(L0), BALL.inv(R0), BALL.eye(m), BALL.eye(n)
+    Ssum, tL, tR, out = BALL.eye(m * n) * 0, BALL.number(0), BALL.number(0), []
+    for G, (L, R, ts) in zip(inst.grads, _ball_factors(inst, scheme)):
+        g = BALL.vec(BALL.mat(G))
+        Ssum = Ssum + g * g.transpose()
+        tL, tR = (tL if ts[0] is None else tL.max(ts[0])), (tR if ts[1] is None else tR.max(ts[1]))
+        if scheme == "alt":  # one t: the largest over both factors' updates
+            t = tL.max(tR)
+            out.append(BALL.Sides("loewner", BALL.kron(BALL.inv(R), BALL.inv(L)),
+                                  BALL.kron(C0, B0) + Ssum * (1 / (n * t)), n=m * n))
+        else:
+            out.append(BALL.Sides("loewner", BALL.kron(In, BALL.inv(L)), BALL.kron(In, B0) + Ssum * (1 / (n * tL)),
+                                  n=m * n))
+            out.append(BALL.Sides("loewner", BALL.kron(BALL.inv(R), Im), BALL.kron(C0, Im) + Ssum * (1 / (m * tR)),
+                                  n=m * n))
+    return out
+
+
 register(Claim(
     id="kradagrad.domination_alt",
     source=Source(PAPER, "Eqs. (7), (11) (KrADagrad trajectories)"),
@@ -538,6 +633,7 @@ register(Claim(
               "lambda_min(C_0 kron B_0)",
     strategy=trajectories(),
     check=_domination_alt_check,
+    certify=lambda inst, *, dps: _domination_ball(inst, dps=dps, scheme="alt"),
     note="Induction: B_k >= B_{k-1} + dB_k (Eq. 13 <= Woodbury) and C_k kron dB_k >= g g^T/(n t_k) (Lemma 3.1). "
          "The printed 1/(n t) (n = columns of G) holds for every shape, also for right updates when m > n, "
          "because the lemma's constant is 1/rank(G) >= 1/min(m, n) (kradagrad.lemma3_1_min_dim).",
@@ -572,6 +668,7 @@ register(Claim(
               "R_k^{-1} kron I_m >= R_0^{-1} kron I_m + (1/(m t_R)) sum g g^T, t_L, t_R = max of the step t's",
     strategy=trajectories(),
     check=_domination_star_check,
+    certify=lambda inst, *, dps: _domination_ball(inst, dps=dps, scheme="star"),
     note="Each estimator is a KrADagrad with the other factor held at the identity (errata 7: (L_k, I_n) and "
          "(I_m, R_k), not the printed (L_k, I_m), (I_n, R_k), which are ill-typed for m != n).",
 ))
@@ -611,6 +708,28 @@ def _lemma34_alt_check(inst: Traj, *, dps: int, swapped: bool):
     return _worst(evs, _traj_detail(inst) | {"schedule": list(inst.schedule)})
 
 
+def _lemma34_ball(inst: Traj, *, dps: int, scheme: str, swapped: bool):
+    """Lemma 3.4's trace bounds, each as the 1 x 1 Loewner statement [bound] >= [tr B_k] (see _lemma34_*_check)."""
+    m, n = inst.grads[0].shape
+    L0, R0 = BALL.mat(inst.L0), BALL.mat(inst.R0)
+    L0n, R0n = BALL.lambda_max(L0), BALL.lambda_max(R0)
+    trB0, trC0 = BALL.trace(BALL.inv(L0))[0, 0], BALL.trace(BALL.inv(R0))[0, 0]
+    out, nL, nR = [], 0, 0
+    for k, (L, R, _) in enumerate(_ball_factors(inst, scheme), 1):
+        if scheme == "star":
+            cB, cC = (k, k) if swapped else (0, 0)
+            rhsB, rhsC = trB0 + cB * m * (1 + L0n), trC0 + cC * n * (1 + R0n)
+        else:
+            nL += inst.schedule[k - 1] == 0
+            nR += inst.schedule[k - 1] == 1
+            cB, cC = (nL, nR) if swapped else (nR, nL)
+            rhsB = trB0 + cB * m * (1 + L0n * R0n) * R0n
+            rhsC = trC0 + cC * n * (1 + L0n * R0n) * L0n
+        for rhs, F, d in ((rhsB, L, m), (rhsC, R, n)):
+            out.append(BALL.Sides("loewner", BALL.scalar(rhs), BALL.trace(BALL.inv(F)), n=d))
+    return out
+
+
 _L34 = ("||G_k||_2 <= 1, s = 1 + ||L_0||_2 ||R_0||_2, KrADagrad with L updated in k - k' of the first k steps and R "
         "in the other k': ")
 register(Claim(
@@ -619,6 +738,7 @@ register(Claim(
     statement=_L34 + "tr(B_k) <= tr(B_0) + k' m s ||R_0||_2 and tr(C_k) <= tr(C_0) + (k - k') n s ||L_0||_2",
     strategy=trajectories(),
     check=lambda inst, *, dps: _lemma34_alt_check(inst, dps=dps, swapped=False),
+    certify=lambda inst, *, dps: _lemma34_ball(inst, dps=dps, scheme="alt", swapped=False),
     expected=FAILS,
     twin="kradagrad.lemma3_4_alt",
     note="B_k = L_k^{-1} changes only on left updates, so after one left update (k' = 0) (14) says tr(B_1) <= "
@@ -631,6 +751,7 @@ register(Claim(
     statement=_L34 + "tr(B_k) <= tr(B_0) + (k - k') m s ||R_0||_2 and tr(C_k) <= tr(C_0) + k' n s ||L_0||_2",
     strategy=trajectories(),
     check=lambda inst, *, dps: _lemma34_alt_check(inst, dps=dps, swapped=True),
+    certify=lambda inst, *, dps: _lemma34_ball(inst, dps=dps, scheme="alt", swapped=True),
     note="Proof: a left update gives B_k - B_{k-1} <= G R G^T/(t - rho) <= G R G^T (t - rho >= 1 for all four "
          "t-rules), and tr(G R G^T) <= ||R_{k-1}||_2 ||G||_F^2 <= ||R_0||_2 min(m, n) (Cor. 3.3). So the bound "
          "holds even without the factor s >= 1.",
@@ -667,6 +788,7 @@ register(Claim(
               "tr(L_k^{-1}) <= tr(L_0^{-1}) and tr(R_k^{-1}) <= tr(R_0^{-1})",
     strategy=trajectories(),
     check=lambda inst, *, dps: _lemma34_star_check(inst, dps=dps, swapped=False),
+    certify=lambda inst, *, dps: _lemma34_ball(inst, dps=dps, scheme="star", swapped=False),
     expected=FAILS,
     twin="kradagrad.lemma3_4_star",
     note="Same swap as kradagrad.lemma3_4_alt_as_printed; KrADagrad* updates both factors every step, so the "
@@ -680,6 +802,7 @@ register(Claim(
               "tr(R_k^{-1}) <= tr(R_0^{-1}) + k n (1 + ||R_0||_2)",
     strategy=trajectories(),
     check=lambda inst, *, dps: _lemma34_star_check(inst, dps=dps, swapped=True),
+    certify=lambda inst, *, dps: _lemma34_ball(inst, dps=dps, scheme="star", swapped=True),
     note="The corrected (14)-(15) for each estimator (s = 1 + ||L_0|| ||I||). Per step tr grows by at most "
          "||G||_F^2 <= min(m, n).",
 ))

@@ -19,6 +19,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from .. import certify as BALL
 from .. import mp
 from .. import strategies as S
 from ..claim import FAILS, Claim, Source, register
@@ -60,12 +61,19 @@ def check_vec_kron(inst: VecKronInstance, *, dps: int):
     return E.identity(lhs, rhs, dps=dps, n=m * n, detail={"m": m, "n": n})
 
 
+def ball_vec_kron(inst: VecKronInstance, *, dps: int):
+    L, G, R = (BALL.mat(x) for x in inst)
+    m, n = inst.G.shape
+    return BALL.Sides("identity", BALL.vec(L * G * R), BALL.kron(R.transpose(), L) * BALL.vec(G), n=m * n)
+
+
 register(Claim(
     id="matrix.vec_kron",
     source=Source("KrADagrad", "Sec. 2.1/2.4, P18"),
     statement="vec(L G R) = (R^T kron L) vec(G) for all L (m x m), G (m x n), R (n x n), vec column-major",
     strategy=vec_kron_instances(),
     check=check_vec_kron,
+    certify=ball_vec_kron,
 ))
 
 
@@ -108,12 +116,20 @@ def check_kron_power(inst: KronPowerInstance, *, dps: int):
                       detail={"p": str(p), "kappa": _kappa(A, B)})
 
 
+def ball_kron_power(inst: KronPowerInstance, *, dps: int):
+    A, B, p = BALL.mat(inst.A), BALL.mat(inst.B), inst.p
+    n = A.nrows() * B.nrows()
+    return BALL.Sides("identity", BALL.power(BALL.kron(A, B), p), BALL.kron(BALL.power(A, p), BALL.power(B, p)),
+                      n=n, tol=E.hoelder_tol(p, dps=dps, n=n))
+
+
 register(Claim(
     id="matrix.kron_power",
     source=Source("KrADagrad", "Sec. 2.4 / 3.3 (Kronecker power rule, App. D)"),
     statement="(A kron B)^p = A^p kron B^p for A, B >= 0 (A, B > 0 when p < 0), real p",
     strategy=kron_power_instances(),
     check=check_kron_power,
+    certify=ball_kron_power,
     weight=0.5,
 ))
 
@@ -135,12 +151,19 @@ def check_kron_trace(inst, *, dps: int):
     return E.identity(lhs, rhs, dps=dps, n=A.shape[0] * B.shape[0])
 
 
+def ball_kron_trace(inst, *, dps: int):
+    A, B = (BALL.mat(x) for x in inst)
+    return BALL.Sides("identity", BALL.trace(BALL.kron(A, B)), BALL.trace(A) * BALL.trace(B),
+                      n=A.nrows() * B.nrows())
+
+
 register(Claim(
     id="matrix.kron_trace",
     source=Source("KrADagrad", "Sec. 2.4, P13"),
     statement="tr(A kron B) = tr(A) tr(B) for square A, B",
     strategy=kron_trace_instances(),
     check=check_kron_trace,
+    certify=ball_kron_trace,
 ))
 
 
@@ -168,12 +191,19 @@ def check_p15(inst: P15Instance, *, dps: int):
     return E.loewner(X, Y, dps=dps, n=inst.C.shape[0] * inst.B.shape[0])
 
 
+def ball_p15(inst: P15Instance, *, dps: int):
+    C, B = BALL.mat(inst.C), BALL.mat(inst.B)
+    A = BALL.exact_sum(inst.B, inst.D)
+    return BALL.Sides("loewner", BALL.kron(C, A), BALL.kron(C, B), n=C.nrows() * B.nrows())
+
+
 register(Claim(
     id="matrix.p15_kron_monotone",
     source=Source("KrADagrad", "P15 (our label; App. D lost)"),
     statement="C kron A >= C kron B whenever A >= B and C >= 0",
     strategy=p15_instances(),
     check=check_p15,
+    certify=ball_p15,
 ))
 
 
@@ -204,6 +234,13 @@ def check_loewner_heinz(inst: LoewnerHeinzInstance, *, dps: int):
     return E.loewner(Ap, Bp, dps=dps, n=n, tol=E.hoelder_tol(inst.p, dps=dps, n=n), detail={"p": str(inst.p), "n": n})
 
 
+def ball_loewner_heinz(inst: LoewnerHeinzInstance, *, dps: int):
+    n = inst.B.shape[0]
+    Ap = BALL.power(BALL.exact_sum(inst.B, inst.D), inst.p)  # A = B + D, as a ball containing the exact sum
+    return BALL.Sides("loewner", Ap, BALL.power(BALL.mat(inst.B), inst.p), n=n,
+                      tol=E.hoelder_tol(inst.p, dps=dps, n=n))
+
+
 LH_POWERS = (Fraction(1), Fraction(1, 2), Fraction(1, 4), Fraction(1, 3), Fraction(2, 3), Fraction(3, 4))
 
 register(Claim(
@@ -212,6 +249,7 @@ register(Claim(
     statement="A >= B >= 0 implies A^p >= B^p for every p in [0, 1]",
     strategy=loewner_heinz_instances(LH_POWERS),
     check=check_loewner_heinz,
+    certify=ball_loewner_heinz,
     note="Tested at p in {1, 1/2, 1/4, 1/3, 2/3, 3/4}; p = 0 is trivial (I >= I).",
 ))
 
@@ -221,6 +259,7 @@ register(Claim(
     statement="A >= B >= 0 implies A^2 >= B^2",
     strategy=loewner_heinz_instances((Fraction(2),)),
     check=check_loewner_heinz,
+    certify=ball_loewner_heinz,
     expected=FAILS,
     twin="matrix.loewner_heinz",
     note="Known false: x -> x^2 is not operator monotone (A^2 - B^2 = BD + DB + D^2 is indefinite when B and D "

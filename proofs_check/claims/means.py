@@ -15,12 +15,14 @@ of a mean loses about kappa(A) kappa(B) <= 1e16 relative to the working precisio
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import NamedTuple
 
 import mpmath
 import numpy as np
 from hypothesis import strategies as st
 
+from .. import certify as BALL
 from .. import mp
 from .. import strategies as S
 from ..claim import Claim, Source, register
@@ -142,19 +144,73 @@ def check_monotone(inst: MonotoneInstance, *, dps: int):
                      detail=_detail(inst.A1, inst.B1))
 
 
-for cid, statement, strategy, check in (
+# --- the same sides in ball arithmetic (proofs_check.certify): certified verdicts --------------------------------
+HALF = Fraction(1, 2)
+
+
+def ball_mean(A, B, formula: int = 1):
+    """M_g(A, B) as a ball matrix: formula 1 from PSD powers, formula 2 as A times the principal square root of
+    the non-symmetric A^{-1} B (both by eigen-enclosures; ``BALL.funm``)."""
+    if formula == 2:
+        return A * BALL.funm(BALL.inv(A) * B, lambda z: z.sqrt(), "(A^{-1} B)^{1/2}")
+    Ah, Aih = BALL.power(A, HALF), BALL.power(A, -HALF)
+    return Ah * BALL.power(BALL.sym(Aih * B * Aih), HALF) * Ah
+
+
+def _ident(X, Y):
+    return BALL.Sides("identity", X, Y, n=X.nrows())
+
+
+def ball_formulas_agree(inst: Pair, *, dps: int):
+    A, B = BALL.mat(inst.A), BALL.mat(inst.B)
+    return _ident(ball_mean(A, B, 1), ball_mean(A, B, 2))
+
+
+def ball_symmetry(inst: Pair, *, dps: int):
+    A, B = BALL.mat(inst.A), BALL.mat(inst.B)
+    return _ident(ball_mean(A, B), ball_mean(B, A))
+
+
+def ball_riccati(inst: Pair, *, dps: int):
+    A, B = BALL.mat(inst.A), BALL.mat(inst.B)
+    Mg = ball_mean(A, B)
+    return _ident(Mg * BALL.inv(A) * Mg, B)
+
+
+def ball_idempotent(inst, *, dps: int):
+    X = BALL.mat(inst[0])
+    return _ident(ball_mean(X, X), X)
+
+
+def ball_identity_sqrt(inst, *, dps: int):
+    A = BALL.mat(inst[0])
+    return _ident(ball_mean(A, BALL.eye(A.nrows())), BALL.power(A, HALF))
+
+
+def ball_kron(inst: KronPairs, *, dps: int):
+    A1, B1, A2, B2 = (BALL.mat(x) for x in inst)
+    return _ident(ball_mean(BALL.kron(A1, A2), BALL.kron(B1, B2)), BALL.kron(ball_mean(A1, B1), ball_mean(A2, B2)))
+
+
+def ball_monotone(inst: MonotoneInstance, *, dps: int):
+    lo = ball_mean(BALL.mat(inst.A1), BALL.mat(inst.B1))
+    hi = ball_mean(BALL.exact_sum(inst.A1, inst.DA), BALL.exact_sum(inst.B1, inst.DB))
+    return BALL.Sides("loewner", hi, lo, n=lo.nrows())
+
+
+for cid, statement, strategy, check, ball in (
     ("means.formulas_agree",
      "A^{1/2}(A^{-1/2} B A^{-1/2})^{1/2}A^{1/2} = A(A^{-1}B)^{1/2} for PD A, B (principal square root)",
-     pd_pairs(), check_formulas_agree),
-    ("means.symmetric", "M_g(A, B) = M_g(B, A) for PD A, B", pd_pairs(), check_symmetry),
-    ("means.idempotent", "M_g(X, X) = X for PD X", single_pd(), check_idempotent),
+     pd_pairs(), check_formulas_agree, ball_formulas_agree),
+    ("means.symmetric", "M_g(A, B) = M_g(B, A) for PD A, B", pd_pairs(), check_symmetry, ball_symmetry),
+    ("means.idempotent", "M_g(X, X) = X for PD X", single_pd(), check_idempotent, ball_idempotent),
     ("means.identity", "M_g(A, I) = A^{1/2} for PD A (Sec. 3.3.1: B_c = M_g(B_1, I) = B_1^{1/2})", single_pd(),
-     check_identity_sqrt),
+     check_identity_sqrt, ball_identity_sqrt),
     ("means.kron", "M_g(A1 kron A2, B1 kron B2) = M_g(A1, B1) kron M_g(A2, B2) for PD A1, B1 (m x m), A2, B2 (n x n)",
-     kron_pairs(), check_kron),
+     kron_pairs(), check_kron, ball_kron),
     ("means.monotone", "A1 <= A2 and B1 <= B2 imply M_g(A1, B1) <= M_g(A2, B2) for PD A1, B1",
-     monotone_instances(), check_monotone),
-    ("means.riccati", "X = M_g(A, B) solves X A^{-1} X = B for PD A, B", pd_pairs(), check_riccati),
+     monotone_instances(), check_monotone, ball_monotone),
+    ("means.riccati", "X = M_g(A, B) solves X A^{-1} X = B for PD A, B", pd_pairs(), check_riccati, ball_riccati),
 ):
-    register(Claim(id=cid, source=SOURCE, statement=statement, strategy=strategy, check=check,
+    register(Claim(id=cid, source=SOURCE, statement=statement, strategy=strategy, check=check, certify=ball,
                    weight=0.5 if cid in ("means.kron", "means.monotone") else 1.0))

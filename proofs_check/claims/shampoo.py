@@ -16,12 +16,14 @@ What the search found:
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import NamedTuple
 
 import mpmath
 import numpy as np
 from hypothesis import strategies as st
 
+from .. import certify as BALL
 from .. import mp as M
 from .. import strategies as S
 from .. import twins as T
@@ -100,6 +102,39 @@ def _eq4_check(inst: ShampooTraj, *, dps: int, with_rank: bool):
     return _worst(evs, _detail(inst) | ({"r": r} if with_rank else {}))
 
 
+def _ball_steps(inst: ShampooTraj):
+    """Per step k, in ball arithmetic: (C_k^{1/2} kron B_k^{1/2}, sum_{i<=k} g_i g_i^T), B_k = eps I + sum G G^T,
+    C_k = eps I + sum G^T G (Eqs. (2)-(3)); R_k^{-2} kron L_k^{-2} is C_k^{1/2} kron B_k^{1/2} exactly."""
+    m, n = inst.grads[0].shape
+    eps = BALL.number(inst.eps)
+    Bk, Ck = BALL.eye(m) * eps, BALL.eye(n) * eps
+    Ssum = BALL.eye(m * n) * 0
+    half = Fraction(1, 2)
+    for G in inst.grads:
+        Gb = BALL.mat(G)
+        Bk, Ck = Bk + Gb * Gb.transpose(), Ck + Gb.transpose() * Gb
+        g = BALL.vec(Gb)
+        Ssum = Ssum + g * g.transpose()
+        yield BALL.kron(BALL.power(Ck, half), BALL.power(Bk, half)), Ssum
+
+
+def _eq4_ball(inst: ShampooTraj, *, dps: int, with_rank: bool):
+    m, n = inst.grads[0].shape
+    epsI = BALL.eye(m * n) * BALL.number(inst.eps)
+    rinv = BALL.number(Fraction(1, min(m, n)) if with_rank else 1)
+    return [BALL.Sides("loewner", X, epsI + Ssum * rinv, n=m * n, tol=_tol(dps, m * n))
+            for X, Ssum in _ball_steps(inst)]
+
+
+def _eq5_ball(inst: ShampooTraj, *, dps: int):
+    m, n = inst.grads[0].shape
+    prev, out = BALL.eye(m * n) * BALL.number(inst.eps), []
+    for X, _ in _ball_steps(inst):
+        out.append(BALL.Sides("loewner", X, prev, n=m * n, tol=_tol(dps, m * n)))
+        prev = X
+    return out
+
+
 register(Claim(
     id="shampoo.eq4_as_printed",
     source=Source(PAPER, "Eq. (4) (Shampoo's first condition, Sec. 2.4)"),
@@ -109,6 +144,7 @@ register(Claim(
     # a true but unreadable counterexample; with dense first the search shrinks to an O(1) failure.
     strategy=shampoo_trajectories(kinds=("dense", "low_rank", "rank_one")),
     check=lambda inst, *, dps: _eq4_check(inst, dps=dps, with_rank=False),
+    certify=lambda inst, *, dps: _eq4_ball(inst, dps=dps, with_rank=False),
     expected=FAILS,
     twin="shampoo.eq4",
     note="False for one G = I_2 (||G||_2 = 1): C^{1/2} kron B^{1/2} = (1 + eps) I_4 but g = vec(I_2) gives "
@@ -124,6 +160,7 @@ register(Claim(
     statement="R_k^{-2} kron L_k^{-2} >= eps I_mn + (1/r) sum_{i<=k} g_i g_i^T, r = min(m, n) (>= every rank(G_i))",
     strategy=shampoo_trajectories(),
     check=lambda inst, *, dps: _eq4_check(inst, dps=dps, with_rank=True),
+    certify=lambda inst, *, dps: _eq4_ball(inst, dps=dps, with_rank=True),
     note="Proof: g g^T <= r (I_n kron G G^T) and <= r (G^T G kron I_m) (as in KrADagrad Lemma 3.1), so "
          "eps I + (1/r) sum g g^T <= I kron B and <= C kron I; the geometric mean of those two is "
          "C^{1/2} kron B^{1/2} (jointly monotone, M_g(S, S) = S).",
@@ -151,6 +188,7 @@ register(Claim(
     statement="R_k^{-2} kron L_k^{-2} >= R_{k-1}^{-2} kron L_{k-1}^{-2} for every k >= 1 (k = 0: B_0 = C_0 = eps I)",
     strategy=shampoo_trajectories(),
     check=_eq5_check,
+    certify=_eq5_ball,
     note="B_k >= B_{k-1} gives B_k^{1/2} >= B_{k-1}^{1/2} (Loewner-Heinz), and X1 >= X0 >= 0, Y1 >= Y0 >= 0 give "
          "X1 kron Y1 >= X0 kron Y0.",
 ))
@@ -180,6 +218,26 @@ def _eq6_check(inst: ShampooTraj, *, dps: int, quantity: str):
     return _worst(evs, _detail(inst))
 
 
+def _eq6_ball(inst: ShampooTraj, *, dps: int, quantity: str):
+    """Eq. (6)'s scalar bounds lhs <= rhs in ball arithmetic, each as the 1 x 1 Loewner statement [rhs] >= [lhs]
+    (margin rhs - lhs; the scale max(|lhs|, |rhs|) is the mp evidence's rhs up to the tiny margin)."""
+    m, n = inst.grads[0].shape
+    eps = BALL.number(inst.eps)
+    q = Fraction(1, 4)
+    Bk, Ck, out = BALL.eye(m) * eps, BALL.eye(n) * eps, []
+    for k, G in enumerate(inst.grads, 1):
+        Gb = BALL.mat(G)
+        Bk, Ck = Bk + Gb * Gb.transpose(), Ck + Gb.transpose() * Gb
+        for S, d in ((Bk, m), (Ck, n)):
+            if quantity == "inverse":  # tr(L_k^{-1}) = tr(B_k^{1/4})
+                lhs, rhs = BALL.trace_power(S, q), d * (eps + k) ** BALL.number(q)
+            else:  # tr(L_k) = tr(B_k^{-1/4})
+                lhs = BALL.trace_power(S, -q)
+                rhs = d * (eps + k) ** BALL.number(q) if quantity == "printed" else d * eps ** BALL.number(-q)
+            out.append(BALL.Sides("loewner", BALL.scalar(rhs), BALL.scalar(lhs), n=d, tol=_tol(dps, d)))
+    return out
+
+
 register(Claim(
     id="shampoo.eq6_as_printed",
     source=Source(PAPER, "Eq. (6) (Shampoo's third condition), explicit form"),
@@ -187,6 +245,7 @@ register(Claim(
               "(L_k, R_k) = (B_k^{-1/4}, C_k^{-1/4})",
     strategy=shampoo_trajectories(max_len=3),
     check=lambda inst, *, dps: _eq6_check(inst, dps=dps, quantity="printed"),
+    certify=lambda inst, *, dps: _eq6_ball(inst, dps=dps, quantity="printed"),
     expected=FAILS,
     twin="shampoo.eq6_explicit",
     note="Errata intro: an O(.) claim is encoded as an explicit inequality; we read O(k^{1/4}) as the natural "
@@ -202,6 +261,7 @@ register(Claim(
               "tr(R_k^{-1}) = tr(C_k^{1/4}) <= n (eps + k)^{1/4}",
     strategy=shampoo_trajectories(),
     check=lambda inst, *, dps: _eq6_check(inst, dps=dps, quantity="inverse"),
+    certify=lambda inst, *, dps: _eq6_ball(inst, dps=dps, quantity="inverse"),
     note="B_k = eps I + sum G G^T <= (eps + k) I since ||G_i G_i^T||_2 <= 1; x^{1/4} is operator monotone. "
          "(Sharper, by concavity: tr(B_k^{1/4}) <= m^{3/4} (m eps + k min(m, n))^{1/4}.)",
 ))
@@ -212,5 +272,6 @@ register(Claim(
     statement="tr(L_k) <= m eps^{-1/4} and tr(R_k) <= n eps^{-1/4} for every k (so 'O(k^{1/4})' holds trivially)",
     strategy=shampoo_trajectories(),
     check=lambda inst, *, dps: _eq6_check(inst, dps=dps, quantity="bounded"),
+    certify=lambda inst, *, dps: _eq6_ball(inst, dps=dps, quantity="bounded"),
     note="B_k >= eps I and x^{-1/4} is operator monotone decreasing: L_k <= eps^{-1/4} I.",
 ))
