@@ -73,7 +73,9 @@ def register_check(sub: argparse._SubParsersAction) -> None:
                        description="Load a candidate from MODULE:FACTORY (FACTORY() returns an object with "
                                    "init/update or a step callable; see krad_ref.crossval.harness) and compare "
                                    "it step by step with krad_ref on the golden vectors and on generated "
-                                   "gradient sequences. Exit status 0: pass, 1: fail, 2: usage error.")
+                                   "gradient sequences. Exit status 0: PASS, 1: FAIL, 2: NOT CHECKED (every "
+                                   "run skipped, a config krad_ref refuses - the message names the config "
+                                   "field - or a candidate/option that could not be loaded).")
     p.add_argument("--candidate", required=True, help="pkg.module:factory (called with no arguments)")
     p.add_argument("--algorithm", required=True, help="krad_ref algorithm id, e.g. kradagrad_star")
     p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
@@ -110,10 +112,10 @@ def _check(args: argparse.Namespace) -> int:
         report = harness.check(candidate, args.algorithm, config, dtype=args.dtype, cases=cases,
                                examples=args.examples, seed=args.seed, shrink=not args.no_shrink)
     except (ImportError, AttributeError, ValueError, TypeError, KeyError) as exc:
-        print(f"check: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        print(f"check: NOT CHECKED: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return harness.EXIT_CODES[harness.NOT_CHECKED]
     print(report)
-    return 0 if report.passed else 1
+    return report.exit_code
 
 
 @register_subcommand
