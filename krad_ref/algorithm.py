@@ -22,7 +22,13 @@ from typing import Any, Callable, NamedTuple
 from . import backend, validate
 
 __all__ = ["Algorithm", "Creation", "register", "get", "names", "registered", "shape_of", "creation", "check_grad",
-           "check_types"]
+           "check_types", "OMIT_WHEN_DEFAULT"]
+
+#: ``dataclasses.field`` metadata of a Config field added after the golden-vector format v1 was frozen, whose
+#: default leaves the algorithm exactly as it was before the field existed: ``crossval.format.config_fields``
+#: writes such a field only when it holds another value, so every vector written before stays valid and
+#: regenerates byte-identically, and ``make_config`` fills the default back in (absent = default).
+OMIT_WHEN_DEFAULT = {"golden": "omit_when_default"}
 
 
 class Algorithm(NamedTuple):

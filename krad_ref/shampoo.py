@@ -31,7 +31,8 @@ Two variants (``Config.variant``):
     entrywise-max residual, tolerance 1e-6, 100 iterations, last iterate kept when the target is missed; the code
     also adds that ridge to the statistic IN PLACE, a side effect not reproduced here.
   Both share the step driver of the code (notes Sec. 2): with k = count + 1, the statistics are updated when
-  k % update_freq == 0, the roots recomputed when k % root_freq == 0 (identities before the first computation),
+  k % update_freq == 0, the roots recomputed when k % root_freq == 0 (identities before the first computation;
+  ``Config.root_phase`` / ``before_first_root`` give the peers' other conventions),
   and the direction is G itself while k < start_preconditioning_step. Grafting, momentum, weight decay, shape
   merging and blocking are separate pieces (``krad_ref.transforms``); the direction here is the preconditioned
   gradient only.
@@ -47,21 +48,29 @@ root dtype). The roots are cast back to the stat dtype, the direction to the gra
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from . import algorithm, backend, linalg, modes, validate
 from .algorithm import Algorithm, register, shape_of
 
 __all__ = ["Config", "ShampooState", "State", "init", "update", "inverse_root", "exponent", "shampoo",
-           "VARIANTS", "ROOT_METHODS", "DTYPES", "CODE_EIGH_SHIFT"]
+           "VARIANTS", "ROOT_METHODS", "DTYPES", "CODE_EIGH_SHIFT", "EPS_PLACEMENTS", "EXPONENT_RULES",
+           "ROOT_PHASES", "BEFORE_FIRST_ROOT", "NEWTON_ERRORS", "is_root_step", "first_root_step",
+           "bias_correction_factor"]
 
 Array = Any
 
 VARIANTS = ("paper", "reference-code")
-ROOT_METHODS = ("eigh", "coupled_newton")
+ROOT_METHODS = ("eigh", "coupled_newton", "svd")
 DTYPES = ("float32", "float64")
-NEWTON_ON_FAIL = ("raise", "return", "eigh")
+NEWTON_ON_FAIL = ("raise", "return", "eigh", "keep")
+#: the conventions of the published implementations (``Config`` docstring, "Conventions")
+EPS_PLACEMENTS = ("root", "statistic")
+EXPONENT_RULES = ("2p", "p")
+ROOT_PHASES = ("multiple", "first")
+BEFORE_FIRST_ROOT = ("identity", "gradient", "zero")
+NEWTON_ERRORS = ("fro", "max")
 
 #: the authors' ``matrix_power_svd`` adds this before eigh, whatever matrix_eps is (notes Sec. 3)
 CODE_EIGH_SHIFT = 1e-8
@@ -81,15 +90,18 @@ class Config:
       eps: epsilon of Eq. (2), > 0 (0 allowed only with eps_mode="pinv", which requires it). The paper gives no
         value; 1e-6 is the default of the authors' ``utils.get_optimizer`` (their class default is 1e-12, Fig. 1
         used 1e-8). Under "reference-code" it is their ``matrix_eps``: initial statistic eps I and eigenvalue floor.
-      beta2: statistic decay in (0, 1]; S <- beta2 S + (1 - beta2) G G^T when beta2 < 1, S <- S + G G^T at 1 (the
-        paper's sum; the code's weights). Under "paper" eps does not decay with S (it is added at the root).
+      beta2: statistic decay in [0, 1]; S <- beta2 S + (1 - beta2) G G^T when beta2 < 1, S <- S + G G^T at 1 (the
+        paper's sum; the code's weights); 0 keeps the current gradient's G G^T only. Under "paper" eps does not
+        decay with S (it is added at the root) unless eps_placement="statistic".
       update_freq: statistics are updated when k % update_freq == 0 (code: statistics_compute_steps).
-      root_freq: roots recomputed when k % root_freq == 0 (code: preconditioning_compute_steps).
+      root_freq: roots recomputed when k % root_freq == 0 (code: preconditioning_compute_steps; root_phase).
       start_preconditioning_step: the direction is G while k < start (k = 1, 2, ... counts updates); 1 = always
         precondition (the paper).
-      exponent_override: 0 = the paper's rule e = 2p (matrix 4, vector 2, order-p tensor 2p); > 0 uses -1/e for
-        every mode (code: inverse_exponent_override). Must be an integer for coupled Newton.
-      root_method: "eigh" (``linalg.psd_power``) or "coupled_newton" (``linalg.coupled_newton_inv_root``).
+      exponent_override: 0 = the rule of exponent_rule (default: the paper's e = 2p, matrix 4, vector 2, order-p
+        tensor 2p); > 0 uses -1/e for every mode (code: inverse_exponent_override). Must be an integer for
+        coupled Newton.
+      root_method: "eigh" (``linalg.psd_power``), "coupled_newton" (``linalg.coupled_newton_inv_root``) or
+        "svd" (Conventions below).
       root_dtype: None (= stat dtype), "float32" or "float64": precision of the root computation only.
       stat_dtype: None (= grad dtype), "float32" or "float64": precision of statistics, Grams and preconditioning.
       eps_mode: "paper" variant only: "absolute", "relative" or "pinv" (module docstring; ``linalg.psd_power``).
@@ -100,6 +112,55 @@ class Config:
         iteration cap.
       newton_on_fail: "paper" coupled Newton missing its target: "raise" (RuntimeError), "return" (keep the last
         iterate, as the code does) or "eigh" (answer by the eigh root instead).
+
+    Conventions of the published implementations (each default is the behaviour from before these fields existed,
+    so every result, golden vector and claim is unchanged; all are left out of golden vectors while at their
+    default, ``algorithm.OMIT_WHEN_DEFAULT``). k = 1, 2, ... counts updates, n_k = k // update_freq the statistic
+    updates so far, f = root_freq.
+      bias_correction: False (default; the paper, torch-optimizer, pytorch-optimizer, Google's scalable_shampoo)
+        or True: the root is taken of the debiased statistic S_k / (1 - beta2^{n_k}) (Adam's correction of an
+        EMA started at 0; Meta's Distributed Shampoo ``use_bias_correction``). The state keeps the raw S_k
+        (implementations storing the debiased average itself, e.g. heavyball's ``beta_debias``, hold
+        S_k / (1 - beta2^{n_k})). Under eps_placement="statistic" the eps I inside S_k is divided too. No
+        correction while n_k = 0. Needs beta2 < 1 (at beta2 = 1, 1 - beta2^n = 0: refused, not a no-op);
+        at beta2 = 0 the factor is 1.
+      eps_placement: "paper" variant: where eps I lives. "root" (default; the paper's Eq. 2 read as
+        (S + eps I)^{-1/e}, Meta): S_0 = 0, eps added to the eigenvalues at root time, never decayed.
+        "statistic" (torch-optimizer's ``epsilon``, pytorch-optimizer's ``matrix_eps`` in Shampoo and
+        ScalableShampoo, Google's scalable_shampoo): S_0 = eps I and every update decays it,
+        S_k = beta2 S_{k-1} + (1 - beta2) G G^T (beta2 = 1: eps I + sum G G^T), and the root takes S_k with no
+        further eps ("absolute"; "relative" still adds eps lambda_max(S_k) I, ScalableShampoo's Newton ridge).
+        Needs eps > 0 (so not "pinv"), and beta2 > 0 with "absolute" (beta2 = 0 drops eps I at the first
+        update). The "reference-code" variant always starts at eps I (it is this placement with the authors'
+        own root rule: eigh(S + 1e-8 I) floored at eps) and does not read this field.
+      exponent_rule: the root order e as a function of the tensor order p when exponent_override = 0: "2p"
+        (default; the paper, pytorch-optimizer, Google, Meta: S^{-1/(2p)}) or "p" (torch-optimizer's
+        ``-1 / order``: S^{-1/p}, matrices S^{-1/2}). exponent_override > 0 still overrides both.
+      root_phase: roots are recomputed at k = f, 2f, ... ("multiple", default: k % f == 0; pytorch-optimizer,
+        Google, the KrADagrad code) or at k = 1, 1 + f, 1 + 2f, ... ("first": (k - 1) % f == 0;
+        torch-optimizer, whose step counter starts at 0).
+      before_first_root: what preconditions while no root has been computed (k < f under "multiple"; never
+        under "first"). "identity" (default; Google, the KrADagrad code, ScalableShampoo): roots start as I and
+        are exposed as I; the direction I G I is G exactly. "gradient": the direction is a copy of G and the
+        roots are exposed as zero matrices, i.e. "not computed yet" (the directions equal "identity"'s: only the
+        exposed roots differ; implementations that gate preconditioning on a computed root). "zero": roots
+        start as 0 and are used, so the direction is exactly 0 (pytorch-optimizer's ``Shampoo``, whose
+        ``inv_pre_cond`` is zero-initialised; torch-optimizer's is too, but its "first" phase computes a root
+        at k = 1). k < start_preconditioning_step (direction G) takes precedence over all three.
+      root_method "svd" (torch-optimizer; pytorch-optimizer's ``compute_power_svd``, ScalableShampoo
+        ``use_svd=True``): U diag((sigma + shift)^{-1/e}) V^T from the SVD of the statistic (shift: eps or
+        eps sigma_max as eps_mode, 0 under eps_placement="statistic" with "absolute"), symmetrized. Equal to
+        eigh in exact arithmetic for PSD input; in floating point the SVD sees |lambda|: an eigenvalue that
+        rounding made negative (-delta, a rank-deficient S whose eps was lost against ||S||) becomes a
+        singular value delta with U = -V there, so the root carries -(delta + shift)^{-1/e} (huge and
+        negative) where eigh clips to 0 and gives shift^{-1/e}. "paper" variant, "absolute"/"relative" only.
+      newton_on_fail "keep": when the coupled Newton root misses newton_tol (including the 1.2x
+        residual-growth guard stopping it early, or a NaN), the previous cached root is kept (Google's and
+        Meta's policy on a failed root; before the first root that is the before_first_root value).
+      newton_error: the norm of the Newton residual ||M - I|| that newton_tol and the 1.2x guard use: "fro"
+        (default) or "max" (entrywise max, ``torch.dist(p=inf)``; pytorch-optimizer's ScalableShampoo:
+        newton_tol=1e-3, newton_error="max", newton_on_fail="return", eps_mode="relative",
+        eps_placement="statistic": it returns the iterate before a >1.2x growth, else the converged or last one).
     """
 
     eps: float = 1e-6
@@ -116,6 +177,12 @@ class Config:
     newton_tol: float | None = None
     newton_max_iter: int = 100
     newton_on_fail: str = "raise"
+    bias_correction: bool = field(default=False, metadata=algorithm.OMIT_WHEN_DEFAULT)
+    eps_placement: str = field(default="root", metadata=algorithm.OMIT_WHEN_DEFAULT)
+    exponent_rule: str = field(default="2p", metadata=algorithm.OMIT_WHEN_DEFAULT)
+    root_phase: str = field(default="multiple", metadata=algorithm.OMIT_WHEN_DEFAULT)
+    before_first_root: str = field(default="identity", metadata=algorithm.OMIT_WHEN_DEFAULT)
+    newton_error: str = field(default="fro", metadata=algorithm.OMIT_WHEN_DEFAULT)
 
     def __post_init__(self):
         validate.one_of(self.variant, "variant", VARIANTS)
@@ -127,7 +194,7 @@ class Config:
             if value is not None:
                 validate.one_of(value, name, DTYPES)
         eps = validate.real_scalar(self.eps, "eps", low=0.0)
-        validate.real_scalar(self.beta2, "beta2", low=0.0, high=1.0, low_open=True)
+        validate.real_scalar(self.beta2, "beta2", low=0.0, high=1.0)
         validate.positive_int(self.update_freq, "update_freq")
         validate.positive_int(self.root_freq, "root_freq")
         validate.positive_int(self.start_preconditioning_step, "start_preconditioning_step")
@@ -148,6 +215,30 @@ class Config:
                 raise ValueError(f"eps: must be 0 with eps_mode='pinv' (truncation replaces it), got {eps}")
             if self.eps_mode == "pinv" and self.root_method == "coupled_newton":
                 raise ValueError("eps_mode: 'pinv' is an eigh option; coupled Newton takes 'absolute' or 'relative'")
+        self._check_conventions(eps)
+
+    def _check_conventions(self, eps: float) -> None:
+        """The convention fields (class docstring, "Conventions"); each error names its field."""
+        if not isinstance(self.bias_correction, bool):
+            raise TypeError(f"bias_correction: expected a bool, got {type(self.bias_correction).__name__}")
+        validate.one_of(self.eps_placement, "eps_placement", EPS_PLACEMENTS)
+        validate.one_of(self.exponent_rule, "exponent_rule", EXPONENT_RULES)
+        validate.one_of(self.root_phase, "root_phase", ROOT_PHASES)
+        validate.one_of(self.before_first_root, "before_first_root", BEFORE_FIRST_ROOT)
+        validate.one_of(self.newton_error, "newton_error", NEWTON_ERRORS)
+        if self.bias_correction and self.beta2 == 1.0:
+            raise ValueError("bias_correction: needs beta2 < 1 (at beta2 = 1 the statistic is a sum and "
+                             "1 - beta2^k = 0); got beta2 = 1")
+        if self.root_method == "svd" and (self.variant != "paper" or self.eps_mode == "pinv"):
+            raise ValueError(f"root_method: 'svd' is a 'paper'-variant root with eps_mode 'absolute' or 'relative'; "
+                             f"got variant={self.variant!r}, eps_mode={self.eps_mode!r}")
+        if self.eps_placement == "statistic" and self.variant == "paper":
+            if not eps > 0:
+                raise ValueError(f"eps_placement: 'statistic' starts the statistic at eps I and needs eps > 0, "
+                                 f"got eps = {eps}")
+            if self.beta2 == 0.0 and self.eps_mode == "absolute":
+                raise ValueError("eps_placement: 'statistic' with beta2 = 0 drops eps I at the first update, "
+                                 "leaving the root of a rank-deficient G G^T undefined; use eps_placement='root'")
 
 
 class ShampooState(NamedTuple):
@@ -176,17 +267,46 @@ def exponent(ndim: int, config: Config) -> float:
 
     Args:
       ndim: the parameter's order p >= 1.
-      config: its ``exponent_override`` > 0 replaces 2p.
+      config: its ``exponent_override`` > 0 replaces the rule; else ``exponent_rule`` "2p" (the paper) or "p"
+        (torch-optimizer's -1/order).
 
     Returns:
       e as a float (an integer value unless overridden by a non-integer).
     """
     override = float(config.exponent_override)
-    return override if override > 0 else float(2 * ndim)
+    if override > 0:
+        return override
+    return float(2 * ndim if config.exponent_rule == "2p" else ndim)
+
+
+def is_root_step(k: int, config: Config) -> bool:
+    """Whether update k (k = 1, 2, ...) recomputes the roots: k % f == 0 ("multiple") or (k - 1) % f == 0
+    ("first"), f = root_freq (``Config.root_phase``)."""
+    shift = 0 if config.root_phase == "multiple" else 1
+    return (k - shift) % config.root_freq == 0
+
+
+def first_root_step(config: Config) -> int:
+    """The first update that computes roots: root_freq ("multiple") or 1 ("first")."""
+    return config.root_freq if config.root_phase == "multiple" else 1
+
+
+def bias_correction_factor(k: int, config: Config) -> float:
+    """1 / (1 - beta2^n), n = k // update_freq statistic updates after update k; 1 without bias correction or
+    before the first statistic update (``Config.bias_correction``)."""
+    n = k // config.update_freq
+    if not config.bias_correction or n == 0:
+        return 1.0
+    return 1.0 / (1.0 - float(config.beta2) ** n)
+
+
+def _eps_in_statistic(config: Config) -> bool:
+    return config.variant == "reference-code" or config.eps_placement == "statistic"
 
 
 def init(shape_or_array, config: Config, *, dtype=None, xp=None) -> ShampooState:
-    """Initial Shampoo state: statistics 0 ("paper") or eps I ("reference-code"), identity roots, count 0.
+    """Initial Shampoo state: statistics 0 ("paper") or eps I ("reference-code", eps_placement="statistic"),
+    roots I (before_first_root="identity") or 0, count 0.
 
     References:
       KrADagrad Eq. (2) (B_0 = eps I); code ``Preconditioner.__init__`` (S_0 = matrix_eps I, P = I).
@@ -205,9 +325,11 @@ def init(shape_or_array, config: Config, *, dtype=None, xp=None) -> ShampooState
         raise TypeError(f"config: expected shampoo.Config, got {type(config).__name__}")
     shape, dtype, dev, xp = algorithm.creation(shape_or_array, dtype, xp)
     sdt = _dtype_of(config.stat_dtype, dtype, xp)
-    scale = config.eps if config.variant == "reference-code" else 0.0
+    scale = config.eps if _eps_in_statistic(config) else 0.0
     stats = tuple(scale * xp.eye(d, dtype=sdt, device=dev) for d in shape)
-    roots = tuple(xp.eye(d, dtype=sdt, device=dev) for d in shape)
+    # roots before the first computation: I ("identity") or 0 ("gradient": not computed yet; "zero": used as 0)
+    root0 = 1.0 if config.before_first_root == "identity" else 0.0
+    roots = tuple(root0 * xp.eye(d, dtype=sdt, device=dev) for d in shape)
     return ShampooState(
         count=xp.asarray(0, dtype=xp.int32, device=dev),
         stats=stats,
@@ -216,7 +338,7 @@ def init(shape_or_array, config: Config, *, dtype=None, xp=None) -> ShampooState
     )
 
 
-def inverse_root(S, e, config: Config):
+def inverse_root(S, e, config: Config, *, previous=None):
     """The inverse root of one statistic as Shampoo uses it, computed in ``config.root_dtype``.
 
     References:
@@ -225,12 +347,14 @@ def inverse_root(S, e, config: Config):
     Args:
       S: (d, d) symmetric PSD statistic as stored in the state (stat dtype; see :class:`ShampooState`).
       e: root order > 0 (:func:`exponent`).
-      config: variant, root_method, root_dtype, eps, eps_mode and the Newton options.
+      config: variant, root_method, root_dtype, eps, eps_mode, eps_placement and the Newton options.
+      previous: the cached root (d, d) that newton_on_fail="keep" returns when the Newton root fails (default:
+        the identity).
 
     Returns:
-      (d, d) array in S's dtype: "paper": (S + eps I)^{-1/e} ("absolute"; "relative" / "pinv" as ``psd_power``);
-      "reference-code": V diag(max(lambda, eps)^{-1/e}) V^T, (lambda, V) = eigh(S + 1e-8 I), or the code's
-      coupled Newton.
+      (d, d) array in S's dtype: "paper": (S + eps I)^{-1/e} ("absolute"; "relative" / "pinv" as ``psd_power``;
+      eps_placement="statistic": S^{-1/e}, the eps being inside S); "reference-code": V diag(max(lambda,
+      eps)^{-1/e}) V^T, (lambda, V) = eigh(S + 1e-8 I), or the code's coupled Newton.
 
     Numerical caveats:
       The eigh root of a statistic with kappa = lambda_max / lambda_min has relative error ~ n u kappa / e in the
@@ -253,20 +377,50 @@ def inverse_root(S, e, config: Config):
         # S is checked in its own dtype; the eigenvalue tolerances follow S's rounding, not the root dtype's
         # (a float32 statistic cast to float64 keeps its float32-sized negative eigenvalues)
         validate.symmetric(S, "S", xp=xp)
-        P = linalg.psd_power(A, -1.0 / e, eps=config.eps, eps_mode=config.eps_mode, check=False,
+        P = linalg.psd_power(A, -1.0 / e, eps=_root_eps(config), eps_mode=config.eps_mode, check=False,
                              source_dtype=S.dtype)
+    elif config.root_method == "svd":
+        validate.symmetric(S, "S", xp=xp)
+        P = _svd_root(A, e, config, xp)
     else:
-        ridge = config.eps
-        if config.eps_mode == "relative":
-            ridge = config.eps * float(linalg.norm_2(A, assume_symmetric=True))
-        on_fail = "raise" if config.newton_on_fail == "raise" else "return"
-        res = linalg.coupled_newton_inv_root(A, int(e), ridge=ridge, max_iter=config.newton_max_iter,
-                                             tol=config.newton_tol, on_fail=on_fail, check=False)
-        P = res.root
-        if not res.converged and config.newton_on_fail == "eigh":
-            P = linalg.psd_power(A, -1.0 / e, eps=config.eps, eps_mode=config.eps_mode, check=False,
-                                 source_dtype=S.dtype)
+        P = _newton_root(A, S, e, config, xp, previous)
     return xp.astype(P, out_dtype, copy=False)  # roots live in the stat dtype (the code casts back to the statistic's)
+
+
+def _root_eps(config: Config) -> float:
+    """The eps the "paper" root adds: none when eps I already sits in the statistic with the absolute rule."""
+    return 0.0 if config.eps_placement == "statistic" and config.eps_mode == "absolute" else config.eps
+
+
+def _svd_root(A, e, config, xp):
+    """root_method="svd": U diag((sigma + shift)^{-1/e}) V^T from svd(A) (Config docstring), symmetrized."""
+    U, sig, Vh = xp.linalg.svd(A, full_matrices=False)
+    eps = _root_eps(config)
+    shift = eps * float(xp.max(sig)) if config.eps_mode == "relative" and sig.shape[0] else eps
+    shifted = sig + shift
+    if sig.shape[0] and not float(xp.min(shifted)) > 0:
+        raise ValueError(f"S: singular for the SVD root (smallest singular value + shift = "
+                         f"{float(xp.min(shifted)):.3g}); pass eps > 0")
+    return linalg.sym((U * shifted ** (-1.0 / e)) @ Vh)
+
+
+def _newton_root(A, S, e, config, xp, previous):
+    """"paper" coupled Newton with newton_tol / newton_error / newton_max_iter and the newton_on_fail policy."""
+    eps = _root_eps(config)
+    ridge = eps * float(linalg.norm_2(A, assume_symmetric=True)) if config.eps_mode == "relative" else eps
+    on_fail = "raise" if config.newton_on_fail == "raise" else "return"
+    res = linalg.coupled_newton_inv_root(A, int(e), ridge=ridge, max_iter=config.newton_max_iter,
+                                         tol=config.newton_tol, error=config.newton_error, on_fail=on_fail,
+                                         check=False)
+    if res.converged:
+        return res.root
+    if config.newton_on_fail == "eigh":
+        return linalg.psd_power(A, -1.0 / e, eps=eps, eps_mode=config.eps_mode, check=False, source_dtype=S.dtype)
+    if config.newton_on_fail == "keep":
+        if previous is None:
+            return xp.eye(A.shape[0], dtype=A.dtype, device=backend.device(A))
+        return xp.astype(previous, A.dtype, copy=False)
+    return res.root
 
 
 def _code_root(A, e, config, xp):
@@ -346,16 +500,19 @@ def update(grad, state: ShampooState, config: Config, *, params=None):
             new.append(S + gram if b2 == 1.0 else b2 * S + (1.0 - b2) * gram)
         stats = tuple(new)
     roots = state.roots
-    if p and k % config.root_freq == 0:
+    if p and is_root_step(k, config):
         e = exponent(p, config)
+        c = bias_correction_factor(k, config)
         try:
-            roots = tuple(inverse_root(S, e, config) for S in stats)
+            roots = tuple(inverse_root(S * c if c != 1.0 else S, e, config, previous=P)
+                          for S, P in zip(stats, state.roots))
         except ValueError as exc:
             rdt = config.root_dtype or backend.dtype_name(sdt)
             raise ValueError(f"shampoo: inverse root of a statistic failed in {rdt} at step {k}: {exc}. Use eps > 0, "
                              f"root_dtype='float64', eps_mode='pinv' or variant='reference-code' (eigenvalue floor)"
                              ) from exc
-    if p == 0 or k < config.start_preconditioning_step:
+    unrooted = config.before_first_root == "gradient" and k < first_root_step(config)
+    if p == 0 or k < config.start_preconditioning_step or unrooted:
         direction = xp.asarray(grad, copy=True)  # a copy: the code's G aliasing is errata 20's quirk
     else:
         X = G

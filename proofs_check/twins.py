@@ -7,7 +7,8 @@ the exact one. The formulas are written here from the paper, the code notes and 
 ``krad_ref``'s algorithm modules (never imported here); a krad_ref ``Config`` is read only through its field
 values (``params_from_config``), so the twin follows the same options: variant, t_rule, alpha / exponent,
 init_scale, beta2, damping, schedule, update_freq, root_freq, start_preconditioning_step, root_shift, Shampoo's
-eps / eps_mode / exponent_override, AdaGrad's delta / form / eps_placement / initial_accumulator. Options that
+eps / eps_mode / exponent_override and its conventions (bias_correction, eps_placement, exponent_rule, root_phase,
+before_first_root; coupled Newton run in mp when newton_tol is set), AdaGrad's delta / form / eps_placement / initial_accumulator. Options that
 change only float accuracy (root_method, root_dtype, stat_dtype) have no exact counterpart and are ignored.
 
 Formulas (matrix G, m x n; order-p tensors use the mode-i unfolding G_(i) and one factor per mode):
@@ -112,6 +113,13 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
                      root_method="newton_schulz", damping_floor=None, floor_dtype="float64"),
     "mbag_n": dict(lam=0.01, beta=0.9, tau=None, remainder="error"),
 }
+
+
+# Shampoo's conventions of the published implementations (krad_ref.shampoo.Config, "Conventions"); the defaults
+# are the paper's. The Newton options change the exact value only when newton_tol is set (``_shampoo_newton``).
+_DEFAULTS["shampoo"].update(bias_correction=False, eps_placement="root", exponent_rule="2p", root_phase="multiple",
+                            before_first_root="identity", newton_tol=None, newton_error="fro",
+                            newton_on_fail="raise", newton_max_iter=100)
 
 
 def params_from_config(algorithm_id: str, config: Any = None, **overrides: Any) -> dict[str, Any]:
@@ -462,6 +470,8 @@ def _alt_steps(G_list, p, init, roots):
 
 def _shampoo_root(S: np.ndarray, e, p) -> np.ndarray:
     eps = M.to_mpf(p["eps"])
+    if p["eps_placement"] == "statistic" and p["variant"] == "paper" and p["eps_mode"] == "absolute":
+        return psd_fn(S, e)  # eps I is inside S (krad_ref.shampoo._root_eps)
     if p["variant"] == "reference-code":
         if p["root_method"] == "coupled_newton":  # the code's ComputePower: ridge eps * lambda_max(S)
             return psd_fn(S, e, shift=eps * M.mp_lambda_max(_to_matrix(S)))
@@ -479,30 +489,92 @@ def _shampoo_root(S: np.ndarray, e, p) -> np.ndarray:
     return _sym((Qo * np.array(f, dtype=object)) @ Qo.T)
 
 
+def _shampoo_newton(S: np.ndarray, e, p, prev: np.ndarray) -> np.ndarray | None:
+    """The "paper" coupled Newton root run in mp with krad_ref's stopping rule, when newton_tol is set (else None:
+    the exact root stands for it). (linalg.coupled_newton_inv_root, Guo-Higham Eq. 3.2): G = S + ridge I,
+    z = (1 + q) / (2 ||G||_F), X_0 = z^{1/q} I, M_0 = z G, T = ((q + 1) I - M) / q, X <- X T, M <- T^q M, while
+    ||M - I|| > tol ("fro" or entrywise "max") and fewer than newton_max_iter steps; a step whose residual grows
+    past 1.2x is not taken. A missed target answers by newton_on_fail: "return" the iterate, "keep" ``prev``,
+    "eigh" the exact root, "raise" a RuntimeError."""
+    if p["root_method"] != "coupled_newton" or p["variant"] != "paper" or p["newton_tol"] is None:
+        return None
+    q = int(round(float(-1 / e)))
+    eps = M.to_mpf(p["eps"])
+    ridge = mpmath.mpf(0) if p["eps_placement"] == "statistic" and p["eps_mode"] == "absolute" else eps
+    if p["eps_mode"] == "relative":
+        ridge = eps * M.mp_lambda_max(_to_matrix(S))
+    n = S.shape[0]
+    I = _eye(n)
+    G = S + I * ridge
+    measure = (lambda A: _fro(A)) if p["newton_error"] == "fro" else (lambda A: max(abs(x) for x in A.ravel()))
+    tol = M.to_mpf(p["newton_tol"])
+    z = (1 + q) / (2 * _fro(G))
+    X, Mm = I * mpmath.power(z, mpmath.mpf(1) / q), G * z
+    err, k = measure(Mm - I), 0
+    while err > tol and k < int(p["newton_max_iter"]):
+        Tm = (I * (q + 1) - Mm) / q
+        Tq = I
+        for _ in range(q):
+            Tq = Tq @ Tm
+        Xn, Mn = X @ Tm, Tq @ Mm
+        err_n = measure(Mn - I)
+        if not err_n <= mpmath.mpf(1.2) * err:
+            break
+        X, Mm, err, k = Xn, Mn, err_n, k + 1
+    if err <= tol or p["newton_on_fail"] == "return":
+        return _sym(X)
+    if p["newton_on_fail"] == "keep":
+        return prev
+    if p["newton_on_fail"] == "eigh":
+        return None
+    raise RuntimeError(f"twin coupled Newton: residual {mpmath.nstr(err, 5)} > tol after {k} iterations")
+
+
+def _shampoo_exponent(p, order: int):
+    ov = p["exponent_override"]
+    if ov and float(ov) > 0:
+        return -1 / _exponent(ov)
+    return mpmath.mpf(-1) / (2 * order if p["exponent_rule"] == "2p" else order)
+
+
 def _shampoo_steps(G_list, p, init, roots):
     """Shampoo (krad_ref.shampoo.update): k = count + 1; "paper" keeps S = sum G G^T (beta2-weighted) and takes
-    (S + eps I)^{-1/e}; "reference-code" starts from S = eps I and floors eigenvalues at eps (module docstring)."""
+    (S + eps I)^{-1/e}; "reference-code" starts from S = eps I and floors eigenvalues at eps (module docstring).
+
+    Conventions (krad_ref.shampoo.Config): eps_placement="statistic" starts S at eps I, decays it with S and adds
+    no eps at the root ("absolute"); bias_correction divides S by 1 - beta2^n (n statistic updates so far) before
+    the root; exponent_rule "p" takes S^{-1/p}; root_phase "first" computes roots when (k - 1) % root_freq == 0;
+    before_first_root: roots I ("identity"), or 0 with the direction G ("gradient") or 0 ("zero")."""
     dims = G_list[0].shape
     order = len(dims)
-    ov = p["exponent_override"]
-    e = -1 / _exponent(ov) if ov and float(ov) > 0 else mpmath.mpf(-1) / (2 * order)
+    e = _shampoo_exponent(p, order)
     code = p["variant"] == "reference-code"
-    Ss = _init_factors(init, dims, p["eps"] if code else 0)
-    Ps = [_eye(d) for d in dims]
+    Ss = _init_factors(init, dims, p["eps"] if code or p["eps_placement"] == "statistic" else 0)
+    before = p["before_first_root"]
+    Ps = [_eye(d) * (1 if before == "identity" else 0) for d in dims]
     b2 = M.to_mpf(p["beta2"])
+    phase = 0 if p["root_phase"] == "multiple" else 1
+    n_upd, rooted = 0, False
     out = []
     for k, Gf in enumerate(G_list, 1):
         T = _obj(Gf)
         if k % p["update_freq"] == 0:
+            n_upd += 1
             for i in range(order):
                 gram = mode_gram(T, i)
                 Ss[i] = Ss[i] + gram if p["beta2"] == 1 else Ss[i] * b2 + gram * (1 - b2)
         rec = {"count": k, "factors": tuple(_to_matrix(S) for S in Ss)}
         if roots:
-            if k % p["root_freq"] == 0:
-                Ps = [_shampoo_root(S, e, p) for S in Ss]
+            if (k - phase) % p["root_freq"] == 0:
+                scale = 1 / (1 - b2 ** n_upd) if p["bias_correction"] and n_upd else 1
+                new = []
+                for S, P in zip(Ss, Ps):
+                    R = _shampoo_newton(S * scale, e, p, P)
+                    new.append(_shampoo_root(S * scale, e, p) if R is None else R)
+                Ps, rooted = new, True
             rec["roots"] = tuple(_to_matrix(P) for P in Ps)
-            rec["direction"] = _out_dir(T if k < p["start_preconditioning_step"] else _direction(T, Ps))
+            raw = k < p["start_preconditioning_step"] or (before == "gradient" and not rooted)
+            rec["direction"] = _out_dir(T if raw else _direction(T, Ps))
         out.append(rec)
     return out
 

@@ -500,11 +500,19 @@ def load_shipped(names: Iterable[str] | None = None) -> list[GoldenCase]:
 # krad_ref side: configs, state quantities and a replay of the reference
 
 def config_fields(config: Any) -> dict:
-    """A Config (resolved when it has ``resolved()``) as a JSON-ready dict of its fields (tuples become lists)."""
+    """A Config (resolved when it has ``resolved()``) as a JSON-ready dict of its fields (tuples become lists).
+
+    A field marked ``algorithm.OMIT_WHEN_DEFAULT`` (added after format v1, its default being the behaviour from
+    before) is left out while it holds its default: absent means default, so older vectors stay byte-identical.
+    """
+    from krad_ref import algorithm
+
     cfg = config.resolved() if callable(getattr(config, "resolved", None)) else config
     out = {}
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
+        if dict(f.metadata) == algorithm.OMIT_WHEN_DEFAULT and v == f.default:
+            continue
         if isinstance(v, tuple):
             v = list(v)
         if isinstance(v, float) and not math.isfinite(v):

@@ -87,8 +87,8 @@ def unit_roundoff(dtype: Any) -> float:
 def root_exponents(algorithm_id: str, config: Any, shape: Sequence[int]) -> tuple[float, ...] | None:
     """The exponent e of each mode's root P_i = A_i^e (None: the algorithm has no roots in its state).
 
-    kradagrad_star: ``config.exponent_for(p)`` (alpha / p); kradagrad: ``config.exponent``; shampoo: -1/(2p) or
-    -1/exponent_override; adagrad_full: -1/2 (the direction's root); adagrad_diag: None; mbag: 1/2 (R = H^{1/2},
+    kradagrad_star: ``config.exponent_for(p)`` (alpha / p); kradagrad: ``config.exponent``; shampoo: -1/(2p)
+    (-1/p with exponent_rule="p") or -1/exponent_override; adagrad_full: -1/2 (the direction's root); adagrad_diag: None; mbag: 1/2 (R = H^{1/2},
     one stacked root); mbag_ema: -1/2 (R = G^{-1/2}); mbag_n: None (H itself, no root in the state)."""
     p = len(shape)
     if algorithm_id == "kradagrad_star":
@@ -97,8 +97,9 @@ def root_exponents(algorithm_id: str, config: Any, shape: Sequence[int]) -> tupl
     if algorithm_id == "kradagrad":
         return (float(config.exponent),) * p
     if algorithm_id == "shampoo":
-        ov = float(config.exponent_override)
-        return (-1.0 / ov if ov > 0 else -1.0 / (2 * p),) * p
+        from krad_ref import shampoo
+
+        return (-1.0 / shampoo.exponent(p, config),) * p
     if algorithm_id == "adagrad_full":
         return (-0.5,)
     if algorithm_id in ("adagrad_diag", "mbag_n"):
@@ -108,6 +109,15 @@ def root_exponents(algorithm_id: str, config: Any, shape: Sequence[int]) -> tupl
     if algorithm_id == "mbag_ema":
         return (-0.5,)
     raise ValueError(f"algorithm_id: no tolerance model for {algorithm_id!r}")
+
+
+def _unrooted(algorithm_id: str, cfg: Any, k: int) -> bool:
+    """Shampoo before its first root with before_first_root "gradient" (D = G) or "zero" (D = 0)."""
+    if algorithm_id != "shampoo" or cfg.before_first_root == "identity":
+        return False
+    from krad_ref import shampoo
+
+    return k < shampoo.first_root_step(cfg)
 
 
 def _norm2(A: np.ndarray) -> float:
@@ -230,8 +240,8 @@ def step_tolerances(algorithm_id: str, config: Any, shape: Sequence[int], steps:
         dnorm = float(np.linalg.norm(D))
         if algorithm_id == "adagrad_diag":
             cond_d, n_d = max(kf), 1
-        elif k - k_offset < start:
-            cond_d, n_d = 1.0, 1
+        elif k - k_offset < start or _unrooted(algorithm_id, cfg, k):
+            cond_d, n_d = 1.0, 1  # D = G (or exactly 0): no root in it
         elif algorithm_id == "adagrad_full":
             H = np.asarray(st["factors"][0], dtype=np.float64)
             w, V = np.linalg.eigh((H + H.T) / 2)
