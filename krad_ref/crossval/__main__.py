@@ -142,6 +142,52 @@ def _verify_trace(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------------------------
+# peers: the conformance matrix of published implementations (krad_ref/crossval/peers)
+
+@register_subcommand
+def register_peers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("peers", help="check published Shampoo implementations (pip install -e '.[peers]')",
+                       description="Run every installed published implementation (krad_ref.crossval.peers: "
+                                   "pytorch-optimizer Shampoo / ScalableShampoo, torch-optimizer Shampoo, heavyball) "
+                                   "over its mapped configurations and print the conformance matrix. Exit status: "
+                                   "1 if any row FAILs, else 0 if any row PASSes, else 2 (nothing checked). "
+                                   "Progress goes to stderr.")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                   help="package, optimizer or package:optimizer names (case-insensitive)")
+    p.add_argument("--dtype", nargs="+", default=["float64", "float32"], choices=("float64", "float32"))
+    p.add_argument("--json", default=None, metavar="F", help="write the rows as JSON to F")
+    p.add_argument("--markdown", default=None, metavar="F", help="write the matrix as Markdown to F")
+    p.add_argument("--examples", type=int, default=20, help="generated sequences per row (default 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_peers)
+
+
+def _peers(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from krad_ref.crossval import peers
+
+    t0 = time.perf_counter()
+    try:
+        rows = peers.run(args.only, args.dtype, examples=args.examples, seed=args.seed)
+    except ValueError as exc:
+        print(f"peers: NOT CHECKED: {exc}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - t0
+    print(peers.matrix_text(rows))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(peers.rows_json(rows, seconds), fh, indent=1)
+            fh.write("\n")
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as fh:
+            fh.write(peers.matrix_markdown(rows))
+    print(f"peers: {len(rows)} rows in {seconds:.1f} s", file=sys.stderr)
+    return peers.matrix_exit_code(rows)
+
+
+# ------------------------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m krad_ref.crossval",

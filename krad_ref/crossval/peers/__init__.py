@@ -72,6 +72,9 @@ class Configuration:
     kwargs: dict
     config: dict | None
     reason: str = ""
+    min_dim: int = 1                  # shapes with a smaller dimension are declined (``min_dim_reason`` says why)
+    min_dim_reason: str = ""
+    dtype_reasons: dict = dataclasses.field(default_factory=dict)   # dtype -> why it is NOT CHECKED in it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +135,7 @@ class _Run:
     """Mutable state of one run: the parameter and the optimizer (the harness threads it through update)."""
 
     def __init__(self, param, opt):
-        self.param, self.opt = param, opt
+        self.param, self.opt, self.steps = param, opt, []
 
 
 class OptimizerCandidate:
@@ -164,6 +167,9 @@ class OptimizerCandidate:
         if len(shape) not in self.peer.orders:
             raise NotImplementedError(f"{self.peer.key}: parameter order {len(shape)} not mapped "
                                       f"(orders {self.peer.orders})")
+        if min(shape) < self.configuration.min_dim:
+            raise NotImplementedError(f"{self.peer.key} [{self.configuration.name}]: dimensions < "
+                                      f"{self.configuration.min_dim} not mapped: {self.configuration.min_dim_reason}")
         param = torch.zeros(tuple(shape), dtype={"float64": torch.float64, "float32": torch.float32}[dtype],
                             requires_grad=True)
         return _Run(param, self.cls([param], lr=1.0, **self.configuration.kwargs))
@@ -174,7 +180,12 @@ class OptimizerCandidate:
         with torch.no_grad():
             state.param.zero_()  # the step from 0 with lr = 1 leaves exactly -direction
         state.param.grad = torch.from_numpy(np.array(grad, copy=True))
-        state.opt.step()
+        # a peer drawing random numbers (a power iteration's start) gets the same ones in every run, and the
+        # caller's global torch RNG is left as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(len(state.steps))
+            state.opt.step()
+        state.steps.append(None)
         return (-state.param.detach()).numpy().copy(), state
 
     def quantities(self, state) -> dict:
@@ -244,6 +255,8 @@ def check_configuration(peer: Peer, conf: Configuration, dtype: str, *, examples
         reason = f"package {peer.package} not installed (pip install -e '.[peers]')"
     elif conf.config is None:
         reason = conf.reason
+    elif dtype in conf.dtype_reasons:
+        reason = conf.dtype_reasons[dtype]
     else:
         reason = expressible(conf.config)
     if reason is None:

@@ -23,7 +23,8 @@ installed package ``pytorch_optimizer/optimizer/``.
 
 ``ScalableShampoo`` (``shampoo.py``:159-384, ``utils/preconditioner.py``), the mapping:
   * statistics (``PreConditioner.add_statistics``, preconditioner.py:101-128): S <- beta2 S + w2 G G^T with
-    w2 = 1 - beta2, or 1 when beta2 == 1 (:47), S_0 = matrix_eps I (:74-76), so eps decays with S:
+    w2 = 1 - beta2, or 1 when beta2 == 1 (:47; but ``validate_betas`` refuses beta2 = 1, range "[)",
+    ``base/optimizer.py``:665-668), S_0 = matrix_eps I (:74-76), so eps decays with S:
     ``beta2 = betas[1]``, ``eps = matrix_eps``, ``eps_placement = "statistic"``; updated when
     ``step % statistics_compute_steps == 0`` (shampoo.py:327): ``update_freq``;
   * roots (preconditioner.py:130-147) when ``step % preconditioning_compute_steps == 0`` (shampoo.py:329):
@@ -31,11 +32,16 @@ installed package ``pytorch_optimizer/optimizer/``.
     ``inverse_exponent_override`` if > 0 else 2 * rank (:56-58): ``exponent_override``;
     - ``use_svd=True``: ``compute_power_svd`` as above: ``root_method = "svd"``;
     - ``use_svd=False`` (the LIBRARY DEFAULT): ``compute_power_schur_newton`` (matrix.py:192-264) adds a SECOND
-      regularisation ``matrix_eps * lambda_max`` (:227, lambda_max by 100 power iterations from a
-      ``torch.randn`` start, :102) on top of the eps I already in the statistic, stops at an inf-norm residual
-      <= 1e-3 (:197) and returns the previous iterate when the residual grows by 1.2x (:256-258). krad_ref
-      has eps either in the statistic or at the root, not both, and its Newton options do not include this
-      stopping rule: NOT CHECKED (convention not expressible);
+      regularisation ``matrix_eps * lambda_max`` (:227) on top of the eps I already in the statistic
+      (``eps_mode = "relative"`` with ``eps_placement = "statistic"``), starts from z = (1 + p) / (2 ||S||_F)
+      (:229-233), stops at an entrywise-max residual <= 1e-3 (:197, :250: ``newton_tol = 1e-3``,
+      ``newton_error = "max"``) and returns the iterate before a 1.2x residual growth, else the last one
+      (:256-264: ``newton_on_fail = "return"``). lambda_max comes from 100 power iterations from a
+      ``torch.randn`` start (:91-111) where krad_ref takes the exact one: on some inputs the difference
+      exceeds float64's tolerance, so float64 is NOT CHECKED for configurations that compute roots (float32's
+      tolerance is far above it); the adapter seeds torch's RNG per step in a forked RNG state, so every run
+      draws the same start. A 1 x 1 statistic gets the closed form (S + matrix_eps S)^(-1/e) instead of the
+      iteration (:224-225): shapes with a dimension 1 are declined for these configurations;
   * ``start_preconditioning_step`` (shampoo.py:293-294, :373): the direction is the graft's before it; with
     ``graft_type=NONE`` the graft is the gradient itself (``utils/graft.py``:23-39): krad_ref
     ``start_preconditioning_step``;
@@ -95,37 +101,49 @@ _SCALABLE_FIXED = {"moving_average_for_momentum": False, "nesterov": False, "gra
                    "shape_interpretation": False, "weight_decay": 0.0, "use_svd": True}
 
 
+_NEWTON = {"root_method": "coupled_newton", "eps_mode": "relative", "newton_tol": 1e-3, "newton_error": "max",
+           "newton_on_fail": "return"}
+_NEWTON_1X1 = ("compute_power_schur_newton returns the closed form (S + matrix_eps S)^(-1/e) for a 1 x 1 statistic "
+               "(utils/matrix.py:224-225) instead of the iterate its other sizes get")
+
+_NEWTON_LAMBDA = ("convention not expressible in float64: the relative ridge matrix_eps * lambda_max takes lambda_max "
+                  "from 100 power iterations from a random start (utils/matrix.py:91-111, :227), krad_ref the exact "
+                  "one; the difference exceeds float64's tolerance on some inputs (with the exact lambda_max patched "
+                  "in they pass: tests/test_crossval_peers.py)")
+
+
 def _scalable_conf(name: str, description: str, *, beta2: float = 0.999, start: int = 25, f: int = 1000,
-                   u: int = 1, eps: float = 1e-6, override: int = 0) -> Configuration:
+                   u: int = 1, eps: float = 1e-6, override: int = 0, svd: bool = True) -> Configuration:
     kwargs = {**_SCALABLE_FIXED, "betas": (0.0, beta2), "start_preconditioning_step": start,
               "preconditioning_compute_steps": f, "statistics_compute_steps": u, "matrix_eps": eps,
-              "inverse_exponent_override": override}
+              "inverse_exponent_override": override, "use_svd": svd}
     config = {"eps": eps, "beta2": beta2, "update_freq": u, "root_freq": f, "start_preconditioning_step": start,
-              "exponent_override": override, "eps_placement": "statistic", "root_method": "svd"}
-    return Configuration(name, description, kwargs, config)
+              "exponent_override": override, "eps_placement": "statistic",
+              **({"root_method": "svd"} if svd else _NEWTON)}
+    if svd:
+        return Configuration(name, description, kwargs, config)
+    gap = {} if f > 6 else {"float64": _NEWTON_LAMBDA}  # f > 6: no root within the harness's 1-6 steps
+    return Configuration(name, description, kwargs, config, min_dim=2, min_dim_reason=_NEWTON_1X1,
+                         dtype_reasons=gap)
 
 
 SCALABLE = Peer(
     package="pytorch-optimizer", module="pytorch_optimizer", optimizer="ScalableShampoo",
     quantities=_scalable_quantities,
     configurations=(
-        _scalable_conf("defaults, use_svd", "library defaults (beta2 0.999, start 25, roots every 1000 steps: "
-                       "statistics only in a short run) with SVD roots, no graft/momentum"),
-        _scalable_conf("roots every step", "start_preconditioning_step=1, preconditioning_compute_steps=1",
-                       start=1, f=1),
-        _scalable_conf("roots every 2 steps, start 3", "preconditioning_compute_steps=2, "
-                       "start_preconditioning_step=3", start=3, f=2),
-        _scalable_conf("beta2 = 1", "betas=(0, 1): the plain sum", beta2=1.0, start=1, f=1),
-        _scalable_conf("beta2 0.9, statistics every 2", "betas=(0, 0.9), statistics_compute_steps=2, roots "
+        _scalable_conf("defaults", "library defaults (Schur-Newton roots, beta2 0.999, start 25, roots every 1000 "
+                       "steps: statistics only in a short run), no graft/momentum", svd=False),
+        _scalable_conf("roots every step, Schur-Newton", "start_preconditioning_step=1, "
+                       "preconditioning_compute_steps=1, use_svd=False", start=1, f=1, svd=False),
+        _scalable_conf("roots every step, SVD", "start 1, roots every step, use_svd=True", start=1, f=1),
+        _scalable_conf("roots every 2 steps, start 3, SVD", "preconditioning_compute_steps=2, "
+                       "start_preconditioning_step=3, use_svd=True", start=3, f=2),
+        _scalable_conf("beta2 0.9, statistics every 2, SVD", "betas=(0, 0.9), statistics_compute_steps=2, roots "
                        "every 2", beta2=0.9, start=1, f=2, u=2),
-        _scalable_conf("exponent override 2", "inverse_exponent_override=2 (S^-1/2 per mode)", start=1, f=1,
+        _scalable_conf("beta2 = 0, SVD", "betas=(0, 0): the current gradient's statistic only (eps I is dropped "
+                       "at the first update)", beta2=0.0, start=1, f=1),
+        _scalable_conf("exponent override 2, SVD", "inverse_exponent_override=2 (S^-1/2 per mode)", start=1, f=1,
                        override=2),
-        Configuration("defaults (Schur-Newton)", "library defaults: use_svd=False", {**_SCALABLE_FIXED,
-                      "use_svd": False, "betas": (0.0, 0.999)}, None,
-                      "convention not expressible: Schur-Newton adds a second ridge matrix_eps * lambda_max "
-                      "(power iteration from a random start) to a statistic that already holds matrix_eps I, "
-                      "and stops at an inf-norm residual <= 1e-3 (utils/matrix.py:197-258); krad_ref places eps "
-                      "once and has no such stopping rule"),
     ),
 )
 
