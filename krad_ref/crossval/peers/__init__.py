@@ -146,16 +146,17 @@ class OptimizerCandidate:
     does not cover.
     """
 
-    def __init__(self, peer: Peer, configuration: Configuration):
+    def __init__(self, peer: Peer, configuration: Configuration, cls: type | None = None):
         from .. import format as gformat
 
         if configuration.config is None:
             raise ValueError(f"configuration: {configuration.name!r} does not map onto krad_ref "
                              f"({configuration.reason})")
         self.peer, self.configuration = peer, configuration
-        self.cls = peer.load()
+        self.cls = peer.load() if cls is None else cls  # ``cls``: a patched class for a reproduction
         self.expected = gformat.config_fields(harness.config_from_fields("shampoo", configuration.config))
-        self.name = f"{peer.package} {peer.version()} {peer.optimizer} [{configuration.name}]"
+        label = "" if cls is None else f" ({cls.__name__})"
+        self.name = f"{peer.package} {peer.version()} {peer.optimizer}{label} [{configuration.name}]"
 
     def init(self, shape, config, dtype="float64"):
         import torch
@@ -272,9 +273,11 @@ def check_configuration(peer: Peer, conf: Configuration, dtype: str, *, examples
 
 
 def run(only: Sequence[str] | None = None, dtypes: Sequence[str] = ("float64", "float32"), *, examples: int = 6,
-        seed: int = 0, shrink_seconds: float = 8.0, progress: Any = sys.stderr) -> list:
+        seed: int = 0, shrink_seconds: float = 8.0, progress: Any = "stderr") -> list:
     """Every configuration of every peer (``only``: names matched against package, optimizer or
-    "package:optimizer", case-insensitive) in every dtype; progress lines go to ``progress`` (None: silent)."""
+    "package:optimizer", case-insensitive) in every dtype; progress lines go to ``progress`` (a file; "stderr":
+    ``sys.stderr`` at call time; None: silent)."""
+    progress = sys.stderr if progress == "stderr" else progress
     peers = all_peers()
     if only:
         want = [o.lower() for o in only]
