@@ -335,20 +335,22 @@ def _cells(row: Row) -> list:
 
 
 def _notes(rows: Sequence[Row]) -> list:
-    """(row label, text) for every row that is not a plain PASS: reasons and shrunk inputs."""
-    out = []
+    """(row label, text) for every row that is not a plain PASS: reasons (one line for all dtypes sharing one)
+    and, for a FAIL, its first divergence and shrunk input."""
+    grouped: dict = {}
     for r in rows:
-        label = f"{r.package} {r.optimizer} [{r.configuration}] {r.dtype}"
         if r.verdict == harness.NOT_CHECKED:
-            out.append((label, f"NOT CHECKED: {r.reason}"))
+            text = f"NOT CHECKED: {r.reason}"
         elif r.verdict == harness.FAIL:
             text = f"FAIL: first divergence {r.first_divergence['text'] if r.first_divergence else '-'}"
             if r.shrunk_input is not None:
                 s = r.shrunk_input
                 text += (f"; shrunk input (from {s['source']}): shape {s['shape']}, {len(s['grads'])} step(s): "
                          + " ".join(f"G_{j}={json.dumps(g)}" for j, g in enumerate(s["grads"], 1)))
-            out.append((label, text))
-    return out
+        else:
+            continue
+        grouped.setdefault((f"{r.package} {r.optimizer} [{r.configuration}]", text), []).append(r.dtype)
+    return [(f"{label} {'/'.join(dts)}", text) for (label, text), dts in grouped.items()]
 
 
 def matrix_text(rows: Sequence[Row]) -> str:
