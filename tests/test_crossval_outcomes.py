@@ -122,7 +122,7 @@ def test_exception_in_init_is_step_zero():
     assert str(div).startswith("init: exception")
 
 
-@pytest.mark.parametrize("fields, field", [({"beta2": 0}, "beta2"), ({"root_method": "qr"}, "root_method"),
+@pytest.mark.parametrize("fields, field", [({"beta2": 1.5}, "beta2"), ({"root_method": "qr"}, "root_method"),
                                            ({"not_a_field": 1}, "not_a_field")])
 def test_refused_config_names_the_field(fields, field, capsys):
     with pytest.raises(ValueError, match=f"^config field '{field}'") as info:

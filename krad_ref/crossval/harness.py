@@ -757,7 +757,7 @@ def check(candidate: Any, algorithm: str, config: Any = None, *, dtype: str = "f
 
     Raises:
       ValueError/TypeError: a config krad_ref's ``algorithm`` does not accept, naming the config field
-      (``config field 'beta2': expected a value > 0.0, got 0.0``); a bad dtype, candidate or case list.
+      (``config field 'beta2': expected a value <= 1.0, got 1.5``); a bad dtype, candidate or case list.
     """
     from krad_ref import backend
 
