@@ -122,8 +122,8 @@ def _check(args: argparse.Namespace) -> int:
 def register_verify_trace(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify-trace", help="check a trace file written by an implementation in any language",
                        description="Compare the per-step outputs recorded in FILE (format: "
-                                   "krad_ref.crossval.trace) with krad_ref. Exit status 0: pass, 1: fail, "
-                                   "2: unreadable trace.")
+                                   "krad_ref.crossval.trace) with krad_ref. Exit status 0: PASS, 1: FAIL, "
+                                   "2: NOT CHECKED (unreadable trace, or a run the reference refuses).")
     p.add_argument("file")
     p.set_defaults(func=_verify_trace)
 
@@ -137,7 +137,7 @@ def _verify_trace(args: argparse.Namespace) -> int:
         print(f"verify-trace: {exc}", file=sys.stderr)
         return 2
     print(report)
-    return 0 if report.passed else 1
+    return report.exit_code  # 2 (NOT CHECKED) when the reference refused the trace's only run
 
 
 
