@@ -148,19 +148,26 @@ class Config:
         ``inv_pre_cond`` is zero-initialised; torch-optimizer's is too, but its "first" phase computes a root
         at k = 1). k < start_preconditioning_step (direction G) takes precedence over all three.
       root_method "svd" (torch-optimizer; pytorch-optimizer's ``compute_power_svd``, ScalableShampoo
-        ``use_svd=True``): U diag((sigma + shift)^{-1/e}) V^T from the SVD of the statistic (shift: eps or
-        eps sigma_max as eps_mode, 0 under eps_placement="statistic" with "absolute"), symmetrized. Equal to
-        eigh in exact arithmetic for PSD input; in floating point the SVD sees |lambda|: an eigenvalue that
-        rounding made negative (-delta, a rank-deficient S whose eps was lost against ||S||) becomes a
-        singular value delta with U = -V there, so the root carries -(delta + shift)^{-1/e} (huge and
-        negative) where eigh clips to 0 and gives shift^{-1/e}. "paper" variant, "absolute"/"relative" only.
+        ``use_svd=True``): U diag(sigma^{-1/e}) V^T from the SVD of A = S + shift I, formed explicitly as
+        those peers' statistics hold it (shift: eps or eps lambda_max(S) as eps_mode; 0 under
+        eps_placement="statistic" with "absolute"), symmetrized. Equal to eigh in exact arithmetic (A is PD, so
+        U = V). In floating point the SVD sees |lambda|: once eps is lost against ||S|| (u ||S|| >~ eps, a
+        rank-deficient S), an eigenvalue that rounding made negative (-delta) becomes a singular value delta
+        with U = -V there, and the root carries -delta^{-1/e} (huge and negative) where eigh clips to 0 and
+        adds eps. Taking the SVD of S and adding eps to sigma afterwards is NOT this: for singular S the
+        null-space block U_0 V_0^T is any orthogonal matrix LAPACK picks (a reflection, e.g.), not I.
+        "paper" variant, "absolute"/"relative" only.
       newton_on_fail "keep": when the coupled Newton root misses newton_tol (including the 1.2x
         residual-growth guard stopping it early, or a NaN), the previous cached root is kept (Google's and
         Meta's policy on a failed root; before the first root that is the before_first_root value).
       newton_error: the norm of the Newton residual ||M - I|| that newton_tol and the 1.2x guard use: "fro"
         (default) or "max" (entrywise max, ``torch.dist(p=inf)``; pytorch-optimizer's ScalableShampoo:
         newton_tol=1e-3, newton_error="max", newton_on_fail="return", eps_mode="relative",
-        eps_placement="statistic": it returns the iterate before a >1.2x growth, else the converged or last one).
+        eps_placement="statistic": it returns the iterate before a >1.2x growth, else the converged or last one;
+        it tests the tolerance only after a first step, krad_ref also before it, which differs only if
+        M_0 = (q + 1) / (2 ||G||_F) G is already within tol = 1e-3 of I: never for even q <= 20 and d >= 2,
+        since that needs G ~ c I with d within 0.2% of (q + 1)^2 / 4 = integer + 1/4; its 1 x 1 statistics
+        take a closed form that Newton reaches too).
     """
 
     eps: float = 1e-6
@@ -393,15 +400,16 @@ def _root_eps(config: Config) -> float:
 
 
 def _svd_root(A, e, config, xp):
-    """root_method="svd": U diag((sigma + shift)^{-1/e}) V^T from svd(A) (Config docstring), symmetrized."""
-    U, sig, Vh = xp.linalg.svd(A, full_matrices=False)
+    """root_method="svd": U diag(sigma^{-1/e}) V^T from svd(A + shift I) (Config docstring), symmetrized."""
     eps = _root_eps(config)
-    shift = eps * float(xp.max(sig)) if config.eps_mode == "relative" and sig.shape[0] else eps
-    shifted = sig + shift
-    if sig.shape[0] and not float(xp.min(shifted)) > 0:
-        raise ValueError(f"S: singular for the SVD root (smallest singular value + shift = "
-                         f"{float(xp.min(shifted)):.3g}); pass eps > 0")
-    return linalg.sym((U * shifted ** (-1.0 / e)) @ Vh)
+    shift = eps * float(linalg.norm_2(A, assume_symmetric=True)) if config.eps_mode == "relative" else eps
+    if shift:
+        A = A + shift * xp.eye(A.shape[0], dtype=A.dtype, device=backend.device(A))
+    U, sig, Vh = xp.linalg.svd(A, full_matrices=False)
+    if sig.shape[0] and not float(xp.min(sig)) > 0:
+        raise ValueError(f"S: singular for the SVD root (smallest singular value of S + shift I = "
+                         f"{float(xp.min(sig)):.3g}); pass eps > 0")
+    return linalg.sym((U * sig ** (-1.0 / e)) @ Vh)
 
 
 def _newton_root(A, S, e, config, xp, previous):

@@ -8,8 +8,9 @@ the exact one. The formulas are written here from the paper, the code notes and 
 values (``params_from_config``), so the twin follows the same options: variant, t_rule, alpha / exponent,
 init_scale, beta2, damping, schedule, update_freq, root_freq, start_preconditioning_step, root_shift, Shampoo's
 eps / eps_mode / exponent_override and its conventions (bias_correction, eps_placement, exponent_rule, root_phase,
-before_first_root; coupled Newton run in mp when newton_tol is set), AdaGrad's delta / form / eps_placement / initial_accumulator. Options that
-change only float accuracy (root_method, root_dtype, stat_dtype) have no exact counterpart and are ignored.
+before_first_root; coupled Newton run in mp when newton_tol is set), AdaGrad's delta / form / eps_placement /
+initial_accumulator. Options that change only float accuracy (root_method, root_dtype, stat_dtype) have no
+exact counterpart and are ignored.
 
 Formulas (matrix G, m x n; order-p tensors use the mode-i unfolding G_(i) and one factor per mode):
 
@@ -799,8 +800,9 @@ def twin_trajectory(algorithm_id: str, config: Any = None, grads: Sequence[Any] 
     Returns:
       ``[{"count": k, "factors": (...), "roots": (...), "direction": D, ...}, ...]``, one per gradient, in the
       state layout of krad_ref: KrADagrad*/KrADagrad factors L_i, Shampoo statistics ("paper": sum G G^T without
-      eps; "reference-code": eps I + sum), AdaGrad full (H,) with H = sum g g^T (g = vec(G) column-major), AdaGrad
-      diag (v,) (an object array of the gradient's shape); "roots" are the cached roots the direction used.
+      eps; "reference-code" or eps_placement="statistic": eps I + sum, decayed with it), AdaGrad full (H,)
+      with H = sum g g^T (g = vec(G) column-major), AdaGrad diag (v,) (an object array of the gradient's
+      shape); "roots" are the cached roots the direction used.
       KrADagrad* adds ``"t"`` (one per mode, None on steps without statistics); KrADagrad adds ``"mode"`` (the
       factor updated, None if none) and ``"t"``. For matrices ``rec["L"]``/``rec["R"]`` alias the two factors
       (Shampoo: ``"B"``, ``"C"``).

@@ -125,6 +125,90 @@ class NumpyShampoo:
         return {"factors": state["stats"], "roots": state["roots"]}
 
 
+class PeerShampoo:
+    """Matrix Shampoo written the way a published implementation is, its conventions hard-wired (the config dict
+    supplies eps, beta2 and the frequencies only): a candidate whose convention differs from the config's is a
+    FAIL, and it passes the config that names its convention (krad_ref.shampoo.Config, "Conventions").
+
+    ``root``: "eigh" (eigenvalues clipped at 0, + eps), "svd" (U diag(s^(-1/e)) V^T of S + eps I, not
+    symmetrized) or "newton" (pytorch-optimizer's ScalableShampoo: coupled Newton on S + eps lambda_max I, entrywise-max
+    residual, tol ``newton_tol``, a >1.2x growth stops it, the iterate is returned; ``keep`` keeps the previous
+    root instead when the tolerance is missed). ``current_only``: the statistic is the last G G^T (beta2 = 0).
+    """
+
+    def __init__(self, *, bias_correction=False, eps_placement="root", exponent_rule="2p", root_phase="multiple",
+                 before_first_root="identity", root="eigh", current_only=False, newton_tol=1e-3, keep=False,
+                 max_iter=100):
+        self.opts = dict(bias_correction=bias_correction, eps_placement=eps_placement, exponent_rule=exponent_rule,
+                         root_phase=root_phase, before_first_root=before_first_root, root=root,
+                         current_only=current_only, newton_tol=newton_tol, keep=keep, max_iter=max_iter)
+        self.name = "PeerShampoo(" + ", ".join(f"{k}={v}" for k, v in self.opts.items()) + ")"
+
+    def init(self, shape, config, dtype="float64"):
+        if len(shape) != 2 or config["variant"] != "paper":
+            raise NotImplementedError("matrices, paper variant")
+        o = self.opts
+        s0 = config["eps"] if o["eps_placement"] == "statistic" else 0.0
+        r0 = 1.0 if o["before_first_root"] == "identity" else 0.0
+        return {"k": 0, "n": 0, "stats": [s0 * np.eye(d, dtype=dtype) for d in shape],
+                "roots": [r0 * np.eye(d, dtype=dtype) for d in shape]}
+
+    def _newton(self, S, q, eps, prev):
+        o = self.opts
+        n = S.shape[0]
+        I = np.eye(n, dtype=S.dtype)
+        Gm = S + eps * np.linalg.eigvalsh(S)[-1] * I
+        z = (1 + q) / (2 * np.linalg.norm(Gm))
+        X, Mm = z ** (1 / q) * I, z * Gm
+        err = np.max(np.abs(Mm - I))
+        for _ in range(o["max_iter"]):
+            if err <= o["newton_tol"]:
+                break
+            T = ((q + 1) * I - Mm) / q
+            Xn, Mn = X @ T, np.linalg.matrix_power(T, q) @ Mm
+            err_n = np.max(np.abs(Mn - I))
+            if err_n > 1.2 * err:
+                break
+            X, Mm, err = Xn, Mn, err_n
+        return prev if o["keep"] and err > o["newton_tol"] else X
+
+    def _root(self, S, q, eps, prev):
+        o = self.opts
+        if o["root"] == "newton":
+            return self._newton(S, q, eps, prev)
+        shift = 0.0 if o["eps_placement"] == "statistic" else eps
+        if o["root"] == "svd":
+            U, sv, Vh = np.linalg.svd(S + shift * np.eye(S.shape[0], dtype=S.dtype))
+            return (U * sv ** (-1.0 / q)) @ Vh
+        w, V = np.linalg.eigh(S)
+        return (V * (np.maximum(w, 0.0) + shift) ** (-1.0 / q)) @ V.T
+
+    def update(self, G, state, config):
+        o = self.opts
+        k, n = state["k"] + 1, state["n"]
+        L, R = state["stats"]
+        P, Q = state["roots"]
+        b2 = 0.0 if o["current_only"] else config["beta2"]
+        if k % config["update_freq"] == 0:
+            n += 1
+            w = 1.0 if b2 == 1.0 else 1.0 - b2
+            L, R = b2 * L + w * (G @ G.T) if b2 < 1 else L + G @ G.T, b2 * R + w * (G.T @ G) if b2 < 1 else R + G.T @ G
+        phase = 0 if o["root_phase"] == "multiple" else 1
+        if (k - phase) % config["root_freq"] == 0:
+            c = 1.0 / (1.0 - b2 ** n) if o["bias_correction"] and n else 1.0
+            q = 2 if o["exponent_rule"] == "p" else 4
+            P, Q = self._root(c * L, q, config["eps"], P), self._root(c * R, q, config["eps"], Q)
+        first = config["root_freq"] if phase == 0 else 1
+        if k < config["start_preconditioning_step"] or (o["before_first_root"] == "gradient" and k < first):
+            D = G.copy()
+        else:
+            D = P @ G @ Q.T
+        return D, {"k": k, "n": n, "stats": [L, R], "roots": [P, Q]}
+
+    def quantities(self, state):
+        return {"factors": state["stats"], "roots": state["roots"]}
+
+
 class WrongSignMbag(adapters.KradRefCandidate):
     """krad_ref's MBAG with the Sherman-Morrison update written H + (Hg)(Hg)^T / (1 + g^T H g)."""
 
@@ -281,6 +365,151 @@ def test_off_by_one_step_count_is_caught():
     _fails(rep, ("roots", "direction"))
     assert rep.first_divergence.step == 1
     assert rep.shrunk is not None and len(rep.shrunk.grads) == 1
+
+
+# Each convention of krad_ref.shampoo.Config: a candidate with the other value, hard-wired, is a FAIL against the
+# default convention and a PASS against the config naming its own. (candidate options, shared config fields,
+# the candidate's convention as config fields)
+_NEWTON_PEER = {"root_method": "coupled_newton", "eps_mode": "relative", "eps_placement": "statistic",
+                "newton_tol": 1e-3, "newton_error": "max", "newton_on_fail": "return"}
+CONVENTION_MUTANTS = {
+    "bias_correction": ({"bias_correction": True}, {"beta2": 0.9}, {"bias_correction": True}),
+    "beta2_zero": ({"current_only": True}, {}, {"beta2": 0.0}),
+    "eps_in_statistic": ({"eps_placement": "statistic"}, {"beta2": 0.5}, {"eps_placement": "statistic"}),
+    "exponent_p": ({"exponent_rule": "p"}, {}, {"exponent_rule": "p"}),
+    "phase_first": ({"root_phase": "first"}, {"root_freq": 2}, {"root_phase": "first"}),
+    "zero_before_first_root": ({"before_first_root": "zero"}, {"root_freq": 3}, {"before_first_root": "zero"}),
+    "gradient_before_first_root": ({"before_first_root": "gradient"}, {"root_freq": 3},
+                                   {"before_first_root": "gradient"}),
+    "scalable_newton": ({"root": "newton", "eps_placement": "statistic"}, {"beta2": 0.9}, _NEWTON_PEER),
+    "newton_keep": ({"root": "newton", "eps_placement": "statistic", "keep": True, "max_iter": 3},
+                    {**_NEWTON_PEER, "newton_max_iter": 3}, {"newton_on_fail": "keep"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONVENTION_MUTANTS))
+def test_convention_mutant_fails_the_default_and_passes_its_own_config(name):
+    opts, shared, own = CONVENTION_MUTANTS[name]
+    peer = PeerShampoo(**opts)
+    rep = crossval.check(peer, "shampoo", shared, cases=None, examples=4, seed=21, shrink=False)
+    _fails(rep, ("factors", "roots", "direction"))
+    rep = crossval.check(peer, "shampoo", {**shared, **own}, cases=None, examples=4, seed=21, shrink=False)
+    assert rep.passed, str(rep)
+    assert rep.quantities["direction"].compared > 0 and rep.quantities["roots"].compared > 0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_conventions_compose_as_the_peers_combine_them(dtype):
+    """Several conventions at once, as two published optimizers combine them (the peers' own adapters live
+    elsewhere): torch-optimizer's Shampoo (eps I in the statistic, S^{-1/p} by SVD, roots at k = 1, 1 + f, ...)
+    and pytorch-optimizer's Shampoo (eps I in the statistic, SVD, zero roots until k = f)."""
+    torch_opt = PeerShampoo(eps_placement="statistic", exponent_rule="p", root="svd", root_phase="first",
+                            before_first_root="zero")
+    cfg = {"eps": 1e-4, "eps_placement": "statistic", "exponent_rule": "p", "root_method": "svd",
+           "root_phase": "first", "root_freq": 2}
+    rep = crossval.check(torch_opt, "shampoo", cfg, cases=None, examples=8, seed=3, dtype=dtype)
+    assert rep.passed, str(rep)
+    pt_opt = PeerShampoo(eps_placement="statistic", root="svd", before_first_root="zero")
+    cfg = {"eps_placement": "statistic", "root_method": "svd", "before_first_root": "zero", "root_freq": 3}
+    rep = crossval.check(pt_opt, "shampoo", cfg, cases=None, examples=8, seed=3, dtype=dtype)
+    assert rep.passed, str(rep)
+    assert rep.quantities["direction"].compared > 0
+
+
+def test_svd_roots_are_not_a_deviation():
+    """SVD and eigh roots agree in exact arithmetic (the regularised statistic is PD): a peer's SVD root of
+    S + eps I (unsymmetrized) passes both root_method="svd" and the default eigh config in float64. The wrong
+    version, eps added to the singular values of a singular S, leaves LAPACK's arbitrary null-space block
+    U_0 V_0^T in the root (a reflection on the rank-one 1 x 3 input the shrinker finds) and fails both."""
+    for cfg in ({"root_method": "svd"}, {}):
+        rep = crossval.check(PeerShampoo(root="svd"), "shampoo", cfg, cases=None, examples=4, seed=22)
+        assert rep.passed, str(rep)
+
+    class ShiftAfterSvd(PeerShampoo):
+        def _root(self, S, q, eps, prev):
+            U, sv, Vh = np.linalg.svd(S)
+            return (U * (sv + eps) ** (-1.0 / q)) @ Vh
+
+    rep = crossval.check(ShiftAfterSvd(root="svd"), "shampoo", {"root_method": "svd"}, cases=None, examples=4,
+                         seed=22, shrink_budget=60)
+    _fails(rep, ("roots", "direction"))
+    assert rep.shrunk is not None and min(rep.shrunk.shape) == 1
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# generated sequences with a chosen gradient scale and rank
+
+class NaiveEighShampoo(PeerShampoo):
+    """(S + eps I)^(-1/4) by eigh of the explicitly shifted float matrix, eigenvalues used as they come: correct
+    while eps survives the addition, NaN once u ||S|| > eps makes a rank-deficient S + eps I indefinite."""
+
+    def _root(self, S, q, eps, prev):
+        w, V = np.linalg.eigh(S + eps * np.eye(S.shape[0], dtype=S.dtype))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (V * w ** (-1.0 / q)) @ V.T
+
+    def update(self, G, state, config):
+        with np.errstate(invalid="ignore"):  # NaN roots are the finding, not a crash
+            return super().update(G, state, config)
+
+
+def test_large_scale_float32_exposes_eps_lost_against_the_statistic():
+    peer = NaiveEighShampoo()
+    # spectral norms in [0.1, 1]: u_32 ||S|| <= 6 * 6e-8 < eps = 1e-6, the shift survives: a pass
+    rep = crossval.check(peer, "shampoo", cases=None, dtype="float32", examples=6, seed=0, shrink=False)
+    assert rep.passed, str(rep)
+    rep = crossval.check(peer, "shampoo", cases=None, dtype="float32", examples=6, seed=0, grad_scale=(1e3, 1e4))
+    _fails(rep, ("roots", "direction"))
+    # shrinking never rescales: the largest entry of a gradient of norm >= 1e3 with <= 25 entries is >= 1e3 / 5,
+    # >= 100 after rounding to one significant digit
+    big = max(float(np.max(np.abs(g))) for g in rep.shrunk.grads)
+    assert big >= 100, rep.shrunk.grads_text()
+
+
+def test_krad_ref_float32_passes_across_seven_orders_of_magnitude():
+    """The tolerance model reads the conditioning of each generated input: float32 runs of krad_ref itself pass
+    at norms from 1e-3 to 1e4 (quantities float32 cannot resolve are reported as such, never failed)."""
+    for rank in ("mixed", "low", "one"):
+        rep = crossval.check(adapters.KradRefCandidate("shampoo"), "shampoo", cases=None, dtype="float32",
+                             examples=6, seed=23, grad_scale=(1e-3, 1e4), grad_rank=rank)
+        assert rep.passed, str(rep)
+        assert rep.quantities["direction"].compared > 0
+
+
+def _unfoldings(G):
+    return [np.moveaxis(G, i, 0).reshape(G.shape[i], -1) for i in range(G.ndim)]
+
+
+def test_generated_ranks_and_scales():
+    """grad_rank / grad_scale: singular values of every unfolding and spectral norms as requested. The entries
+    are rounded to float32 (relative error <= u_32 = 2^-24 each), so ||E||_2 <= ||E||_F <= u_32 ||G||_F <=
+    u_32 sqrt(r) sigma_1: singular values beyond the rank r are <= u_32 sqrt(r) sigma_1 (x2 for float64 SVD)."""
+    u32 = 2.0 ** -24
+    for rank in ("one", "low", "full"):
+        seqs = harness._generate(np.random.default_rng(5), "shampoo", 8, (1e-3, 1e4), rank)
+        for shape, grads in seqs:
+            for G in grads:
+                sv = np.linalg.svd(G.reshape(shape[0], -1), compute_uv=False)
+                assert 1e-3 * (1 - 2 * u32) <= sv[0] <= 1e4 * (1 + 2 * u32), (shape, sv[0])
+                if rank == "one":  # rank one in every unfolding
+                    for U in _unfoldings(G):
+                        s = np.linalg.svd(U, compute_uv=False)
+                        assert np.all(s[1:] <= 2 * u32 * s[0]), (shape, s)
+                elif rank == "low" and min(sv.size, np.prod(shape[1:])) >= 2:
+                    r = int(np.sum(sv > 2 * u32 * np.sqrt(sv.size) * sv[0]))
+                    assert 1 <= r < min(shape[0], np.prod(shape[1:])), (shape, sv)
+                elif rank == "full":  # Gaussian matrices: full rank, far from the float32 rounding floor
+                    assert sv[-1] > 1e3 * u32 * sv[0], (shape, sv)
+
+
+def test_generation_options_are_checked():
+    cand = adapters.KradRefCandidate("shampoo")
+    with pytest.raises(ValueError, match="grad_scale"):
+        crossval.check(cand, "shampoo", grad_scale=(0.0, 1.0))
+    with pytest.raises(ValueError, match="grad_scale"):
+        crossval.check(cand, "shampoo", grad_scale=(10.0, 1.0))
+    with pytest.raises(ValueError, match="grad_rank"):
+        crossval.check(cand, "shampoo", grad_rank="two")
 
 
 def test_report_text_names_everything():

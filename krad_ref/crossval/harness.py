@@ -15,6 +15,8 @@ Candidate protocols (both over NumPy arrays; wrap other array libraries with ``k
 
    ``config`` is a plain ``dict`` of the fields of krad_ref's Config for the algorithm (``format.config_fields``:
    the resolved Config, tuples as lists), e.g. ``{"variant": "paper", "t_rule": "frobenius", "alpha": 0.5, ...}``.
+   Fields added after golden format v1 (``algorithm.OMIT_WHEN_DEFAULT``, e.g. Shampoo's conventions) are absent
+   while at their default: read them with ``config.get(name, default)``.
    A candidate that does not support a config raises ``NotImplementedError``: that run is reported as skipped.
    The harness reads the state's quantities, in this order of preference: ``candidate.quantities(state)``
    returning a mapping with optional keys ``"factors"`` and ``"roots"`` (sequences of arrays, one per mode:
@@ -49,10 +51,14 @@ Generated sequences and shrinking (no hypothesis at import or run time: errata 1
 drawn from a NumPy Generator (``krad_ref.backend.rng(seed)``): shapes with dimensions 1-5 (matrices, and
 order-3 tensors where the algorithm supports them), 1-6 steps, gradients of spectral norm in [0.1, 1] that are
 dense, rank one or partly zero, rounded to float32-representable values (so a float32 candidate consumes
-exactly the same inputs). The first failing sequence is shrunk greedily, keeping it failing: truncate after the
-first diverging step, drop single steps, drop one index of a mode (a row/column), zero entries (half a gradient,
-then single entries), and round the remaining entries to one significant digit; each pass repeats until nothing
-changes or ``shrink_budget`` candidate runs are used. The report shows the smallest failing input found.
+exactly the same inputs). ``grad_scale=(lo, hi)`` draws the norms log-uniformly in [lo, hi] instead, and
+``grad_rank`` fixes the rank ("full", "low", "one"; rank of the mode-0 unfolding, up to the float32 rounding of
+the entries, which leaves singular values ~ u_32 sigma_1 beyond the rank). The first failing input is shrunk
+greedily, keeping it failing: truncate after the first diverging step, drop single steps, drop one index of a
+mode (a row/column), zero entries (half a gradient, then single entries), and round the remaining entries to one
+significant digit; each pass repeats until nothing changes or ``shrink_budget`` candidate runs are used.
+Shrinking never rescales: zeroing keeps the other entries and rounding is relative to each entry's own
+magnitude, so a 1e4-scale failure stays at 1e4. The report shows the smallest failing input found.
 """
 from __future__ import annotations
 
@@ -523,27 +529,67 @@ def _gen_shape(rng, algorithm: str) -> tuple:
     return tuple(int(d) for d in rng.integers(1, 6, size=2))
 
 
-def _gen_grad(rng, shape) -> np.ndarray:
-    kind = rng.integers(0, 3)
-    if kind == 1 and len(shape) >= 2:  # rank one
-        G = np.multiply.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1:]))
-    else:
-        G = rng.standard_normal(shape)
-        if kind == 2:
-            G = G * (rng.random(shape) < 0.5)
+#: ``check(grad_rank=...)``: "mixed" (the default draw: dense, rank one or partly zero), "full", "low", "one"
+GRAD_RANKS = ("mixed", "full", "low", "one")
+
+
+def generation_options(grad_scale: Any, grad_rank: str) -> tuple:
+    """Validated ``(grad_scale, grad_rank)`` of :func:`check`: None or (lo, hi) with 0 < lo <= hi, finite."""
+    if grad_rank not in GRAD_RANKS:
+        raise ValueError(f"grad_rank: expected one of {GRAD_RANKS}, got {grad_rank!r}")
+    if grad_scale is None:
+        return None, grad_rank
+    try:
+        lo, hi = (float(v) for v in grad_scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"grad_scale: expected None or a pair (lo, hi) of numbers, got {grad_scale!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+        raise ValueError(f"grad_scale: expected finite 0 < lo <= hi, got ({lo}, {hi})")
+    return (lo, hi), grad_rank
+
+
+def _ranked(rng, shape, rank: str) -> np.ndarray:
+    """A gradient whose mode-0 unfolding (the matrix itself for matrices) has full rank, a rank r below
+    min(d_0, prod d_rest) ("low"; rank 1 when that minimum is 1), or rank one in every mode ("one")."""
+    if rank == "one" and len(shape) >= 2:
+        G = rng.standard_normal(shape[0])
+        for d in shape[1:]:
+            G = np.multiply.outer(G, rng.standard_normal(d))
+        return G
+    rest = math.prod(shape[1:])
+    if rank == "low" and len(shape) >= 2:
+        r = int(rng.integers(1, min(shape[0], rest))) if min(shape[0], rest) >= 2 else 1
+        return (rng.standard_normal((shape[0], r)) @ rng.standard_normal((r, rest))).reshape(shape)
+    return rng.standard_normal(shape)
+
+
+def _gen_grad(rng, shape, grad_scale=None, grad_rank: str = "mixed") -> np.ndarray:
+    if grad_rank != "mixed":
+        G = _ranked(rng, shape, grad_rank)
+    else:  # the default draw (seeded runs reproduce it exactly)
+        kind = rng.integers(0, 3)
+        if kind == 1 and len(shape) >= 2:  # rank one
+            G = np.multiply.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1:]))
+        else:
+            G = rng.standard_normal(shape)
+            if kind == 2:
+                G = G * (rng.random(shape) < 0.5)
     mat = G.reshape(shape[0], -1) if G.ndim else G.reshape(1, 1)
     nrm = float(np.linalg.norm(mat, 2))
     if nrm > 0:
-        G = G * (rng.uniform(0.1, 1.0) / nrm)
+        # spectral norm uniform in [0.1, 1] (default) or log-uniform in grad_scale
+        target = rng.uniform(0.1, 1.0) if grad_scale is None else \
+            math.exp(rng.uniform(math.log(grad_scale[0]), math.log(grad_scale[1])))
+        G = G * (target / nrm)
     return G.astype(np.float32).astype(np.float64)
 
 
-def _generate(rng, algorithm: str, n: int) -> list:
+def _generate(rng, algorithm: str, n: int, grad_scale=None, grad_rank: str = "mixed") -> list:
     out = []
     for _ in range(n):
         shape = _gen_shape(rng, algorithm)
         steps = int(rng.integers(1, 7))
-        out.append((shape, [_gen_grad(rng, shape) for _ in range(steps)]))
+        out.append((shape, [_gen_grad(rng, shape, grad_scale, grad_rank) for _ in range(steps)]))
     return out
 
 
@@ -729,7 +775,8 @@ def _aggregate(runs: Sequence[RunResult]) -> dict:
 
 def check(candidate: Any, algorithm: str, config: Any = None, *, dtype: str = "float64",
           cases: Any = "shipped", examples: int = 20, seed: int = 0, shrink: bool = True,
-          shrink_budget: int = 300, shrink_seconds: float = 20.0) -> CheckReport:
+          shrink_budget: int = 300, shrink_seconds: float = 20.0, grad_scale: Any = None,
+          grad_rank: str = "mixed") -> CheckReport:
     """Run ``candidate`` against krad_ref's ``algorithm`` and report every step that leaves the tolerance model.
 
     References:
@@ -750,6 +797,10 @@ def check(candidate: Any, algorithm: str, config: Any = None, *, dtype: str = "f
       seed: seed of the generator (``krad_ref.backend.rng``); the same seed gives the same sequences.
       shrink: shrink the first failing input (a golden case or a generated sequence; a crash is not shrunk);
         ``shrink_budget`` candidate runs and ``shrink_seconds`` bound it.
+      grad_scale: None (default: spectral norms uniform in [0.1, 1]) or (lo, hi): norms log-uniform in
+        [lo, hi], e.g. (1e-3, 1e4), so that float32 effects of ||S|| >> 1/eps are reachable.
+      grad_rank: "mixed" (default: dense, rank one or partly zero at random), "full", "low" (rank below the
+        smallest dimension of the mode-0 unfolding) or "one" (rank one in every mode).
 
     Returns:
       :class:`CheckReport` (``verdict`` PASS / FAIL / NOT CHECKED with its ``reason``, ``exit_code``,
@@ -765,6 +816,7 @@ def check(candidate: Any, algorithm: str, config: Any = None, *, dtype: str = "f
     if dtype not in gformat.DTYPES:
         raise ValueError(f"dtype: expected one of {gformat.DTYPES}, got {dtype!r}")
     candidate_kind(candidate)
+    grad_scale, grad_rank = generation_options(grad_scale, grad_rank)
     cfg = _resolve_config(algorithm, config)
     runs: list = []
     inputs: list = []  # (config, shape, grads) of each run, for shrinking
@@ -775,7 +827,7 @@ def check(candidate: Any, algorithm: str, config: Any = None, *, dtype: str = "f
         inputs.append((ccfg, case.shape, list(case.grads)))
     if examples:
         rng = backend.rng(seed)
-        for i, (shape, grads) in enumerate(_generate(rng, algorithm, int(examples))):
+        for i, (shape, grads) in enumerate(_generate(rng, algorithm, int(examples), grad_scale, grad_rank)):
             runs.append(_run_one(candidate, algorithm, cfg, shape, grads, dtype, f"generated:{i}"))
             inputs.append((cfg, shape, grads))
     shrunk = None

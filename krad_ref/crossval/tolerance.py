@@ -88,8 +88,9 @@ def root_exponents(algorithm_id: str, config: Any, shape: Sequence[int]) -> tupl
     """The exponent e of each mode's root P_i = A_i^e (None: the algorithm has no roots in its state).
 
     kradagrad_star: ``config.exponent_for(p)`` (alpha / p); kradagrad: ``config.exponent``; shampoo: -1/(2p)
-    (-1/p with exponent_rule="p") or -1/exponent_override; adagrad_full: -1/2 (the direction's root); adagrad_diag: None; mbag: 1/2 (R = H^{1/2},
-    one stacked root); mbag_ema: -1/2 (R = G^{-1/2}); mbag_n: None (H itself, no root in the state)."""
+    (-1/p with exponent_rule="p") or -1/exponent_override; adagrad_full: -1/2 (the direction's root);
+    adagrad_diag: None; mbag: 1/2 (R = H^{1/2}, one stacked root); mbag_ema: -1/2 (R = G^{-1/2}); mbag_n: None
+    (H itself, no root in the state)."""
     p = len(shape)
     if algorithm_id == "kradagrad_star":
         cfg = config.resolved() if hasattr(config, "resolved") else config
@@ -113,7 +114,7 @@ def root_exponents(algorithm_id: str, config: Any, shape: Sequence[int]) -> tupl
 
 def _unrooted(algorithm_id: str, cfg: Any, k: int) -> bool:
     """Shampoo before its first root with before_first_root "gradient" (D = G) or "zero" (D = 0)."""
-    if algorithm_id != "shampoo" or cfg.before_first_root == "identity":
+    if algorithm_id != "shampoo" or getattr(cfg, "before_first_root", "identity") == "identity":
         return False
     from krad_ref import shampoo
 
