@@ -147,3 +147,37 @@ def test_heavyball_is_not_checked_with_the_reason():
     rows = peers.run(["heavyball"], ("float64",), progress=None)
     assert [r.verdict for r in rows] == ["NOT CHECKED"]
     assert "KL-Shampoo is another preconditioner" in rows[0].reason and rows[0].version == "3.2.1"
+
+
+def test_pytorch_optimizer_float32_svd_root_is_inf_once_eps_is_absorbed():
+    """Evidence for the float32 FAILs at large gradient norms: the shrunk input G = [2000, -2000]^T. In float32
+    matrix_eps I = 1e-6 I is lost against G G^T (4e6 entries, u_32 * 4e6 = 0.24), the stored statistic is
+    exactly singular and compute_power_svd (utils/matrix.py:280-281) raises its zero singular value to -1/4: inf.
+    In float64 the same library is finite and matches krad_ref; krad_ref's own float32 run of the convention
+    never returns inf (a zero singular value raises a ValueError naming the statistic)."""
+    torch, pyo = _extra("torch", "pytorch_optimizer")
+    import numpy as np
+
+    from krad_ref import shampoo
+
+    G = np.array([[-2000.0], [2000.0]])
+    roots = {}
+    for dt in (torch.float32, torch.float64):
+        p = torch.zeros(2, 1, dtype=dt, requires_grad=True)
+        opt = pyo.Shampoo([p], lr=1.0)
+        p.grad = torch.tensor(G, dtype=dt)
+        opt.step()
+        S = opt.state[p]["pre_cond_0"]
+        roots[dt] = opt.state[p]["inv_pre_cond_0"]
+        if dt == torch.float32:
+            assert torch.equal(S, torch.tensor([[4e6, -4e6], [-4e6, 4e6]], dtype=dt))  # eps I absorbed exactly
+            assert not torch.isfinite(roots[dt]).all() and not torch.isfinite(p).all()
+    cfg = shampoo.Config(eps=1e-6, eps_placement="statistic", root_method="svd")
+    want = shampoo.update(G, shampoo.init((2, 1), cfg, dtype="float64"), cfg)[1].roots[0]
+    # float64: eigenvalue eps = 1e-6 is known to u ||S|| = 1e-9 (relative 1e-3), its -1/4 power to 2.5e-4: rtol 1e-2
+    np.testing.assert_allclose(roots[torch.float64].numpy(), want, rtol=1e-2)
+    try:
+        got32 = shampoo.update(G.astype(np.float32), shampoo.init((2, 1), cfg, dtype="float32"), cfg)[1].roots[0]
+        assert np.all(np.isfinite(got32))
+    except ValueError as exc:
+        assert "singular" in str(exc)

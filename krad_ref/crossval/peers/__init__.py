@@ -75,6 +75,7 @@ class Configuration:
     min_dim: int = 1                  # shapes with a smaller dimension are declined (``min_dim_reason`` says why)
     min_dim_reason: str = ""
     dtype_reasons: dict = dataclasses.field(default_factory=dict)   # dtype -> why it is NOT CHECKED in it
+    inputs: dict = dataclasses.field(default_factory=dict)  # harness.check's grad_scale / grad_rank for this row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,7 +269,7 @@ def check_configuration(peer: Peer, conf: Configuration, dtype: str, *, examples
     if reason is not None:
         return Row(**base, verdict=harness.NOT_CHECKED, reason=reason, seconds=time.perf_counter() - t0)
     rep = harness.check(candidate, "shampoo", conf.config, dtype=dtype, cases="shipped", examples=examples,
-                        seed=seed, shrink_seconds=shrink_seconds)
+                        seed=seed, shrink_seconds=shrink_seconds, **conf.inputs)
     return Row(**base, **_row_from_report(peer, conf, dtype, rep), seconds=time.perf_counter() - t0)
 
 

@@ -57,7 +57,12 @@ installed package ``pytorch_optimizer/optimizer/``.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from . import Configuration, Peer
+
+#: generated inputs where float32 loses matrix_eps I against the statistic (harness.check's options)
+LARGE = {"grad_scale": (1e-3, 1e4), "grad_rank": "low"}
 
 _SHAMPOO_FIXED = {"momentum": 0.0, "weight_decay": 0.0}
 
@@ -84,6 +89,9 @@ SHAMPOO = Peer(
         _shampoo_conf("defaults", "library defaults (matrix_eps 1e-6, roots every step)"),
         _shampoo_conf("roots every 3 steps", "preconditioning_compute_steps=3 (zero direction before step 3)", f=3),
         _shampoo_conf("matrix_eps 1e-2", "a large eps, so its placement in the statistic matters", eps=1e-2),
+        dataclasses.replace(_shampoo_conf("defaults, norms 1e-3..1e4, low rank", "library defaults on low-rank "
+                                          "gradients of spectral norm 1e-3 to 1e4 (||S|| >> matrix_eps / u)"),
+                            inputs=LARGE),
         Configuration("momentum 0.9", "momentum=0.9", {"momentum": 0.9}, None,
                       "convention not expressible: momentum is lerped into the gradient before the statistics "
                       "are formed, with the previous preconditioned direction as buffer (shampoo.py:115-116, "
@@ -136,6 +144,12 @@ SCALABLE = Peer(
         _scalable_conf("roots every step, Schur-Newton", "start_preconditioning_step=1, "
                        "preconditioning_compute_steps=1, use_svd=False", start=1, f=1, svd=False),
         _scalable_conf("roots every step, SVD", "start 1, roots every step, use_svd=True", start=1, f=1),
+        dataclasses.replace(_scalable_conf("roots every step, SVD, norms 1e-3..1e4, low rank", "as above on "
+                                           "low-rank gradients of spectral norm 1e-3 to 1e4", start=1, f=1),
+                            inputs=LARGE),
+        dataclasses.replace(_scalable_conf("roots every step, Schur-Newton, norms 1e-3..1e4, low rank",
+                                           "Schur-Newton roots on low-rank gradients of norm 1e-3 to 1e4",
+                                           start=1, f=1, svd=False), inputs=LARGE),
         _scalable_conf("roots every 2 steps, start 3, SVD", "preconditioning_compute_steps=2, "
                        "start_preconditioning_step=3, use_svd=True", start=3, f=2),
         _scalable_conf("beta2 0.9, statistics every 2, SVD", "betas=(0, 0.9), statistics_compute_steps=2, roots "
