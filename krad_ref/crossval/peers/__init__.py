@@ -64,7 +64,9 @@ class Configuration:
 
     ``kwargs``: constructor options besides ``lr`` (always 1). ``config``: the ``shampoo.Config`` fields (only
     those that differ from krad_ref's defaults), or None when the library cannot be put into a state krad_ref's
-    Shampoo describes; then ``reason`` says why.
+    Shampoo describes; then ``reason`` says why. ``min_dim``: shapes with a smaller dimension are declined (the
+    library treats them differently, ``min_dim_reason``); ``dtype_reasons``: dtypes in which the row is NOT
+    CHECKED and why; ``inputs``: ``harness.check``'s ``grad_scale`` / ``grad_rank`` for this row.
     """
 
     name: str
