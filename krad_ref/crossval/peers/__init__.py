@@ -224,9 +224,7 @@ class Row:
     report: Any = None                # the harness.CheckReport (not serialised)
 
     def as_json(self) -> dict:
-        d = dataclasses.asdict(self)
-        d.pop("report")
-        return d
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "report"}
 
 
 def _divergence_json(d: harness.Divergence | None) -> dict | None:
