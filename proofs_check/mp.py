@@ -735,6 +735,16 @@ def mp_inv_root(A: Any, p: Any, *, dps: int | None = None) -> mpmath.matrix:
         return mp_psd_power(A, expo)
 
 
+def _inverse(A):
+    """``mpmath.inverse(A)``; a singular A raises ZeroDivisionError under every supported mpmath (1.3.0's LU
+    pivoting passes ``None`` to ``swap_row`` when a column is zero from the diagonal down: a TypeError there; torch's
+    sympy pins mpmath 1.3.0, so the ``peers`` extra installs it)."""
+    try:
+        return mpmath.inverse(A)
+    except TypeError:
+        raise ZeroDivisionError("matrix is numerically singular (a zero pivot column)") from None
+
+
 def mp_sqrtm_general(M: Any, *, dps: int | None = None) -> mpmath.matrix:
     """Principal square root X of a (non-symmetric) real matrix with positive real spectrum: X^2 = M.
 
@@ -772,8 +782,8 @@ def mp_sqrtm_general(M: Any, *, dps: int | None = None) -> mpmath.matrix:
                     if scaling:
                         mu = abs(mpmath.det(Y) * mpmath.det(Z)) ** (-mpmath.mpf(1) / (2 * n))
                         Y, Z = Y * mu, Z * mu
-                    Yn = (Y + mpmath.inverse(Z)) * mpmath.mpf(0.5)
-                    Z = (Z + mpmath.inverse(Y)) * mpmath.mpf(0.5)
+                    Yn = (Y + _inverse(Z)) * mpmath.mpf(0.5)
+                    Z = (Z + _inverse(Y)) * mpmath.mpf(0.5)
                     step = mpmath.mnorm(Yn - Y, "F") / mpmath.mnorm(Yn, "F")
                     Y = Yn
                     if step <= 16 * n * eps:

@@ -73,7 +73,9 @@ def register_check(sub: argparse._SubParsersAction) -> None:
                        description="Load a candidate from MODULE:FACTORY (FACTORY() returns an object with "
                                    "init/update or a step callable; see krad_ref.crossval.harness) and compare "
                                    "it step by step with krad_ref on the golden vectors and on generated "
-                                   "gradient sequences. Exit status 0: pass, 1: fail, 2: usage error.")
+                                   "gradient sequences. Exit status 0: PASS, 1: FAIL, 2: NOT CHECKED (every "
+                                   "run skipped, a config krad_ref refuses - the message names the config "
+                                   "field - or a candidate/option that could not be loaded).")
     p.add_argument("--candidate", required=True, help="pkg.module:factory (called with no arguments)")
     p.add_argument("--algorithm", required=True, help="krad_ref algorithm id, e.g. kradagrad_star")
     p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
@@ -110,18 +112,18 @@ def _check(args: argparse.Namespace) -> int:
         report = harness.check(candidate, args.algorithm, config, dtype=args.dtype, cases=cases,
                                examples=args.examples, seed=args.seed, shrink=not args.no_shrink)
     except (ImportError, AttributeError, ValueError, TypeError, KeyError) as exc:
-        print(f"check: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        print(f"check: NOT CHECKED: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return harness.EXIT_CODES[harness.NOT_CHECKED]
     print(report)
-    return 0 if report.passed else 1
+    return report.exit_code
 
 
 @register_subcommand
 def register_verify_trace(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify-trace", help="check a trace file written by an implementation in any language",
                        description="Compare the per-step outputs recorded in FILE (format: "
-                                   "krad_ref.crossval.trace) with krad_ref. Exit status 0: pass, 1: fail, "
-                                   "2: unreadable trace.")
+                                   "krad_ref.crossval.trace) with krad_ref. Exit status 0: PASS, 1: FAIL, "
+                                   "2: NOT CHECKED (unreadable trace, or a run the reference refuses).")
     p.add_argument("file")
     p.set_defaults(func=_verify_trace)
 
@@ -135,8 +137,54 @@ def _verify_trace(args: argparse.Namespace) -> int:
         print(f"verify-trace: {exc}", file=sys.stderr)
         return 2
     print(report)
-    return 0 if report.passed else 1
+    return report.exit_code  # 2 (NOT CHECKED) when the reference refused the trace's only run
 
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# peers: the conformance matrix of published implementations (krad_ref/crossval/peers)
+
+@register_subcommand
+def register_peers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("peers", help="check published Shampoo implementations (pip install -e '.[peers]')",
+                       description="Run every installed published implementation (krad_ref.crossval.peers: "
+                                   "pytorch-optimizer Shampoo / ScalableShampoo, torch-optimizer Shampoo, heavyball) "
+                                   "over its mapped configurations and print the conformance matrix. Exit status: "
+                                   "1 if any row FAILs, else 0 if any row PASSes, else 2 (nothing checked). "
+                                   "Progress goes to stderr.")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                   help="package, optimizer or package:optimizer names (case-insensitive)")
+    p.add_argument("--dtype", nargs="+", default=["float64", "float32"], choices=("float64", "float32"))
+    p.add_argument("--json", default=None, metavar="F", help="write the rows as JSON to F")
+    p.add_argument("--markdown", default=None, metavar="F", help="write the matrix as Markdown to F")
+    p.add_argument("--examples", type=int, default=20, help="generated sequences per row (default 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_peers)
+
+
+def _peers(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from krad_ref.crossval import peers
+
+    t0 = time.perf_counter()
+    try:
+        rows = peers.run(args.only, args.dtype, examples=args.examples, seed=args.seed)
+    except ValueError as exc:
+        print(f"peers: NOT CHECKED: {exc}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - t0
+    print(peers.matrix_text(rows))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(peers.rows_json(rows, seconds), fh, indent=1)
+            fh.write("\n")
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as fh:
+            fh.write(peers.matrix_markdown(rows))
+    print(f"peers: {len(rows)} rows in {seconds:.1f} s", file=sys.stderr)
+    return peers.matrix_exit_code(rows)
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -38,13 +38,22 @@ A quantity passes a step when ``error / tolerance <= 1`` (relative Frobenius err
 Every returned array must have exactly the promised dtype (a float32 direction where float64 was promised
 fails the ``dtype`` check even when its values happen to be accurate).
 
+Outcomes. A check ends in one of three verdicts (``CheckReport.verdict``; exit status 0 / 1 / 2 of the ``check``
+command): PASS, FAIL, or NOT CHECKED with its reason (every run skipped; a convention krad_ref cannot express,
+set by the caller as ``not_checked``); each quantity has its own verdict, NOT CHECKED when never compared (not
+exposed by the candidate, unresolvable in the dtype). An exception the candidate raises is a FAIL of that run at
+the step it was raised (0 = ``init``), with the candidate's innermost own frame ("file:line in function": not the
+harness, not an array library's internals). A config krad_ref's algorithm refuses raises ValueError naming the
+config field. The first failing input, golden or generated, is shrunk (golden failures are judged, while
+shrinking, against krad_ref's float64 run of the case's config, since the golden values exist only for the case).
+
 Generated sequences and shrinking (no hypothesis at import or run time: errata 17). ``examples`` sequences are
 drawn from a NumPy Generator (``krad_ref.backend.rng(seed)``): shapes with dimensions 1-5 (matrices, and
 order-3 tensors where the algorithm supports them), 1-6 steps, gradients of spectral norm in [0.1, 1] that are
 dense, rank one or partly zero, rounded to float32-representable values (so a float32 candidate consumes
 exactly the same inputs). ``grad_scale=(lo, hi)`` draws the norms log-uniformly in [lo, hi] instead, and
 ``grad_rank`` fixes the rank ("full", "low", "one"; rank of the mode-0 unfolding, up to the float32 rounding of
-the entries, which leaves singular values ~ u_32 sigma_1 beyond the rank). The first failing sequence is shrunk
+the entries, which leaves singular values ~ u_32 sigma_1 beyond the rank). The first failing input is shrunk
 greedily, keeping it failing: truncate after the first diverging step, drop single steps, drop one index of a
 mode (a row/column), zero entries (half a gradient, then single entries), and round the remaining entries to one
 significant digit; each pass repeats until nothing changes or ``shrink_budget`` candidate runs are used.
@@ -55,7 +64,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
+import traceback
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -64,7 +75,12 @@ from . import format as gformat
 from . import tolerance
 
 __all__ = ["check", "run_candidate", "CheckReport", "RunResult", "QuantityResult", "Divergence", "ShrunkInput",
-           "reference_run", "reference_tolerances", "candidate_kind", "DTYPE_CHECK"]
+           "CandidateError", "reference_run", "reference_tolerances", "candidate_kind", "DTYPE_CHECK", "PASS", "FAIL",
+           "NOT_CHECKED", "EXIT_CODES"]
+
+#: The three outcomes of a check (and of each quantity) and the exit status of ``python -m krad_ref.crossval check``.
+PASS, FAIL, NOT_CHECKED = "PASS", "FAIL", "NOT CHECKED"
+EXIT_CODES = {PASS: 0, FAIL: 1, NOT_CHECKED: 2}
 
 #: The pseudo-quantity name under which a wrong returned dtype is reported.
 DTYPE_CHECK = "dtype"
@@ -86,6 +102,7 @@ class Divergence:
     error: float | None = None
     tol: float | None = None
     message: str = ""
+    frame: str = ""           # "file:line in function" of the candidate's innermost frame (exceptions only)
 
     @property
     def ratio(self) -> float | None:
@@ -93,7 +110,8 @@ class Divergence:
 
     def __str__(self) -> str:
         if self.error is None:
-            return f"step {self.step}: {self.quantity}: {self.message}"
+            where = f" (raised at {self.frame})" if self.frame else ""
+            return f"{'init' if self.step == 0 else f'step {self.step}'}: {self.quantity}: {self.message}{where}"
         where = f"{self.quantity}[mode {self.mode}]" if self.mode is not None else self.quantity
         return (f"step {self.step}: {where}: rel. error {self.error:.3e} > tol {self.tol:.3e} "
                 f"(x{self.ratio:.3g}){' ' + self.message if self.message else ''}")
@@ -128,6 +146,14 @@ class QuantityResult:
     worst_at: str = ""                # "<source> step k"
     unresolved: int = 0
     compared: int = 0                 # number of (run, step) comparisons
+    reason: str = ""                  # why it was not checked (compared == 0)
+
+    @property
+    def verdict(self) -> str:
+        """PASS, FAIL or NOT CHECKED (never compared: ``reason`` says why)."""
+        if not self.passed:
+            return FAIL
+        return NOT_CHECKED if self.compared == 0 else PASS
 
 
 @dataclasses.dataclass
@@ -140,6 +166,7 @@ class ShrunkInput:
     original_shape: tuple
     original_steps: int
     evaluations: int
+    source: str = ""                  # the run it was shrunk from ("golden:<case id>" or "generated:<i>")
 
     def grads_text(self, width: int = 100) -> str:
         lines = []
@@ -151,7 +178,13 @@ class ShrunkInput:
 
 @dataclasses.dataclass
 class CheckReport:
-    """What :func:`check` found; ``str(report)`` is a readable summary."""
+    """What :func:`check` found; ``str(report)`` is a readable summary.
+
+    ``verdict`` is one of three outcomes (``EXIT_CODES`` maps them to the CLI's exit status 0 / 1 / 2):
+    PASS (some run judged, none failed), FAIL (a run diverged, returned a wrong dtype or raised) or NOT CHECKED
+    (nothing was judged; ``reason`` says why: every run skipped, or ``not_checked`` set by the caller, e.g. a
+    convention krad_ref's config cannot express).
+    """
 
     candidate: str
     algorithm: str
@@ -162,14 +195,44 @@ class CheckReport:
     shrunk: ShrunkInput | None = None
     seed: int | None = None
     seconds: float = 0.0
+    not_checked: str | None = None    # a reason that stopped the check before any run (verdict NOT CHECKED)
+
+    @classmethod
+    def declined(cls, candidate: str, algorithm: str, dtype: str, config: dict, reason: str) -> "CheckReport":
+        """A report with no run: NOT CHECKED for ``reason``."""
+        return cls(candidate, algorithm, dtype, dict(config), [], _aggregate([]), not_checked=reason)
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.runs) and any(r.skipped is None for r in self.runs)
+        return self.verdict == PASS
 
     @property
     def failures(self) -> list:
         return [r for r in self.runs if not r.passed]
+
+    @property
+    def verdict(self) -> str:
+        if self.not_checked is not None:
+            return NOT_CHECKED
+        if self.failures:
+            return FAIL
+        return PASS if any(r.skipped is None for r in self.runs) else NOT_CHECKED
+
+    @property
+    def reason(self) -> str:
+        """Why the verdict is NOT CHECKED ("" otherwise)."""
+        if self.verdict != NOT_CHECKED:
+            return ""
+        if self.not_checked is not None:
+            return self.not_checked
+        if not self.runs:
+            return "no run (no golden case and examples=0)"
+        reasons = sorted({r.skipped for r in self.runs})
+        return "every run skipped: " + "; ".join(reasons[:3]) + (" ..." if len(reasons) > 3 else "")
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
 
     @property
     def first_divergence(self) -> Divergence | None:
@@ -179,23 +242,25 @@ class CheckReport:
 
     def __str__(self) -> str:
         judged = [r for r in self.runs if r.skipped is None]
-        verdict = "PASS" if self.passed else ("FAIL" if judged else "NOT CHECKED (every run skipped)")
-        lines = [f"crossval check: {self.candidate} vs krad_ref {self.algorithm} [{self.dtype}]: {verdict}",
-                 f"  runs: {len(judged)} judged ({sum(r.source.startswith('golden') for r in judged)} golden, "
-                 f"{sum(r.source.startswith('generated') for r in judged)} generated), "
-                 f"{len(self.failures)} failed, {len(self.runs) - len(judged)} skipped"
-                 f"{'' if self.seed is None else f'; seed {self.seed}'}; {self.seconds:.1f} s"]
-        lines.append("  quantity    verdict  worst err/tol  at")
+        head = f"crossval check: {self.candidate} vs krad_ref {self.algorithm} [{self.dtype}]: {self.verdict}"
+        lines = [head + (f" ({self.reason})" if self.reason else "")]
+        if self.not_checked is not None:
+            return lines[0]
+        lines.append(f"  runs: {len(judged)} judged ({sum(r.source.startswith('golden') for r in judged)} golden, "
+                     f"{sum(r.source.startswith('generated') for r in judged)} generated), "
+                     f"{len(self.failures)} failed, {len(self.runs) - len(judged)} skipped"
+                     f"{'' if self.seed is None else f'; seed {self.seed}'}; {self.seconds:.1f} s")
+        lines.append("  quantity    verdict      worst err/tol  at")
         for q in (*_QUANTS, DTYPE_CHECK):
             r = self.quantities.get(q)
             if r is None:
                 continue
-            if r.compared == 0:
-                lines.append(f"  {q:<11} -        not compared (the candidate does not expose it)")
+            if r.verdict == NOT_CHECKED:
+                lines.append(f"  {q:<11} {NOT_CHECKED:<12} ({r.reason})")
                 continue
             w = "-" if r.worst_ratio is None else f"{r.worst_ratio:.3g}"
             extra = f"  ({r.unresolved} unresolvable in {self.dtype}: tol >= 1)" if r.unresolved else ""
-            lines.append(f"  {q:<11} {'pass' if r.passed else 'FAIL':<8} {w:>13}  {r.worst_at}{extra}")
+            lines.append(f"  {q:<11} {r.verdict:<12} {w:>13}  {r.worst_at}{extra}")
         for r in self.failures:
             lines.append(f"  FAILED {r.source} shape {list(r.shape)}, {r.steps} steps: first divergence at "
                          f"{r.divergence}")
@@ -205,9 +270,9 @@ class CheckReport:
             lines.append(f"  skipped {len(skipped)}: " + "; ".join(reasons[:3]))
         if self.shrunk is not None:
             s = self.shrunk
-            lines.append(f"  shrunk failing input (from shape {list(s.original_shape)}, {s.original_steps} steps; "
-                         f"{s.evaluations} runs): shape {list(s.shape)}, {len(s.grads)} step(s), fails at "
-                         f"{s.divergence}")
+            lines.append(f"  shrunk failing input (from {s.source or 'a failing run'}: shape "
+                         f"{list(s.original_shape)}, {s.original_steps} steps; {s.evaluations} runs): shape "
+                         f"{list(s.shape)}, {len(s.grads)} step(s), fails at {s.divergence}")
             lines.append(s.grads_text())
         return "\n".join(lines)
 
@@ -275,24 +340,58 @@ def _as64(x: Any) -> np.ndarray:
         return np.asarray(x, dtype=np.float64)
 
 
+class CandidateError(Exception):
+    """The candidate raised at ``step`` (0: in ``init``); ``frame`` is its innermost own frame, "file:line in fn"."""
+
+    def __init__(self, step: int, exc: BaseException):
+        self.step, self.exc, self.frame = step, exc, _candidate_frame(exc)
+        super().__init__(f"{type(exc).__name__}: {exc}")
+
+
+_CROSSVAL_DIR = os.path.dirname(os.path.abspath(__file__))
+#: array libraries whose internals are never "the candidate's frame" (the call into them is)
+_LIBRARY_DIRS = ("numpy", "torch", "scipy", "array_api_strict", "array_api_compat", "cupy", "jax")
+
+
+def _candidate_frame(exc: BaseException) -> str:
+    """The innermost traceback frame of ``exc`` that is the candidate's own code: not the harness or its
+    adapters (this package) and not inside an array library; falls back to the innermost frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if not os.path.abspath(f.filename).startswith(_CROSSVAL_DIR + os.sep)]
+    lib = [f for f in own if not set(os.path.normpath(f.filename).split(os.sep)[:-1]) & set(_LIBRARY_DIRS)]
+    pick = (lib or own or frames or [None])[-1]
+    return "" if pick is None else f"{pick.filename}:{pick.lineno} in {pick.name}"
+
+
+def _call(step: int, fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)``; an exception other than NotImplementedError becomes a CandidateError at ``step``."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the candidate raises is reported at its step
+        raise CandidateError(step, exc) from exc
+
+
 def run_candidate(candidate: Any, algorithm: str, config: dict, shape: Sequence[int], grads: Sequence[np.ndarray],
                   dtype: str) -> tuple[list, list]:
     """Run a candidate over ``grads`` (cast to ``dtype``); returns (quantity dicts in float64, raw dtypes).
 
-    Raises whatever the candidate raises (the caller reports it)."""
+    Raises NotImplementedError when the candidate declines the config, :class:`CandidateError` (with the step,
+    0 for ``init``, and the candidate's frame) for anything else it raises."""
     kind = candidate_kind(candidate)
     outs, dts = [], []
     cast = [np.array(g, dtype=dtype) for g in grads]
     if kind == "object":
-        state = candidate.init(tuple(shape), dict(config), dtype=dtype)
-        for G in cast:
-            direction, state = candidate.update(G.copy(), state, dict(config))
-            raw = _extract(candidate, state)
+        state = _call(0, candidate.init, tuple(shape), dict(config), dtype=dtype)
+        for k, G in enumerate(cast, 1):
+            direction, state = _call(k, candidate.update, G.copy(), state, dict(config))
+            raw = _call(k, _extract, candidate, state)
             raw["direction"] = direction
             outs.append(raw)
     else:
         for k in range(1, len(cast) + 1):
-            out = candidate([g.copy() for g in cast[:k]], dict(config), dtype=dtype)
+            out = _call(k, candidate, [g.copy() for g in cast[:k]], dict(config), dtype=dtype)
             raw = dict(out) if isinstance(out, Mapping) else {"direction": out}
             outs.append({"factors": raw.get("factors"), "roots": raw.get("roots"), "direction": raw["direction"]})
     res = []
@@ -408,9 +507,13 @@ def _run_one(candidate, algorithm: str, cfg, shape, grads, dtype: str, source: s
     except NotImplementedError as exc:
         return RunResult(source, tuple(shape), len(grads), cfg_dict, [], {},
                          skipped=f"candidate declined: {exc or 'NotImplementedError'}")
-    except Exception as exc:  # noqa: BLE001 - a crashing candidate is a finding
+    except CandidateError as exc:  # a crashing candidate is a finding, reported at its step and frame
         return RunResult(source, tuple(shape), len(grads), cfg_dict, [], {},
-                         divergence=Divergence(0, "exception", message=f"{type(exc).__name__}: {exc}"))
+                         divergence=Divergence(exc.step, "exception", message=str(exc), frame=exc.frame))
+    except Exception as exc:  # noqa: BLE001 - the harness converting the candidate's output (wrong types)
+        return RunResult(source, tuple(shape), len(grads), cfg_dict, [], {},
+                         divergence=Divergence(0, "exception", message=f"{type(exc).__name__}: {exc}",
+                                               frame=_candidate_frame(exc)))
     if len(got) != len(expected):
         return RunResult(source, tuple(shape), len(grads), cfg_dict, [], {},
                          divergence=Divergence(len(got), "exception", message="wrong number of outputs"))
@@ -575,11 +678,32 @@ def _resolve_config(algorithm: str, config: Any):
     if config is None:
         return Config()
     if isinstance(config, Mapping):
-        return gformat.make_config(algorithm, dict(config))
+        return config_from_fields(algorithm, config)
     if not isinstance(config, Config):
         raise TypeError(f"config: expected a {Config.__name__}, a dict of its fields or None, got "
                         f"{type(config).__name__}")
     return config
+
+
+def config_from_fields(algorithm: str, fields: Mapping):
+    """``algorithm``'s Config from a dict of its fields; a refused value raises ValueError/TypeError naming the
+    config field (``config field 'beta2': ...``), an unknown key names itself and the known fields."""
+    from krad_ref import algorithm as registry
+
+    Config = registry.get(algorithm).Config
+    known = [f.name for f in dataclasses.fields(Config)]
+    for key in fields:
+        if key not in known:
+            raise ValueError(f"config field {key!r}: not a field of {algorithm}'s Config (fields: {', '.join(known)})")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    try:
+        return Config(**kwargs)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        name = msg.split(":", 1)[0].strip()
+        if name in known:  # validate.py messages start with the argument's name
+            raise type(exc)(f"config field {name!r}:{msg.split(':', 1)[1]}") from None
+        raise type(exc)(f"config of {algorithm}: {msg}") from None
 
 
 def _golden_cases(algorithm: str, cases: Any) -> list:
@@ -603,6 +727,21 @@ def _golden_cases(algorithm: str, cases: Any) -> list:
     return out
 
 
+def _not_compared_reason(q: str, runs: Sequence[RunResult], unresolved: int) -> str:
+    judged = [r for r in runs if r.skipped is None]
+    if not runs:
+        return "no run"
+    if not judged:
+        return "every run skipped"
+    if any(q in r.not_exposed for r in judged):
+        return "quantity not exposed by the candidate"
+    if unresolved:
+        return "unresolvable in this dtype on every step (tol >= 1)"
+    if all(not r.ratios for r in judged):
+        return "every judged run crashed before producing it"
+    return "not defined for this algorithm"
+
+
 def _aggregate(runs: Sequence[RunResult]) -> dict:
     out = {}
     for q in _QUANTS:
@@ -620,11 +759,13 @@ def _aggregate(runs: Sequence[RunResult]) -> dict:
                     worst, at = v, f"{r.source} step {k}"
             if r.divergence is not None and r.divergence.quantity == q:
                 ok = False
-        out[q] = QuantityResult(q, ok and (worst is None or worst <= 1.0), worst, at, unres, n)
+        out[q] = QuantityResult(q, ok and (worst is None or worst <= 1.0), worst, at, unres, n,
+                                _not_compared_reason(q, runs, unres) if n == 0 else "")
     bad = [r for r in runs if r.skipped is None and r.divergence is not None and r.divergence.quantity == DTYPE_CHECK]
     judged = sum(r.skipped is None for r in runs)
     out[DTYPE_CHECK] = QuantityResult(DTYPE_CHECK, not bad, None,
-                                      f"{bad[0].source}: {bad[0].divergence.message}" if bad else "", 0, judged)
+                                      f"{bad[0].source}: {bad[0].divergence.message}" if bad else "", 0, judged,
+                                      "" if judged else _not_compared_reason(DTYPE_CHECK, runs, 0))
     ex = [r for r in runs if r.divergence is not None and r.divergence.quantity == "exception"]
     if ex:
         out["exception"] = QuantityResult("exception", False, None, f"{ex[0].source}: {ex[0].divergence.message}",
@@ -654,16 +795,20 @@ def check(candidate: Any, algorithm: str, config: Any = None, *, dtype: str = "f
         case ids, file paths or GoldenCase objects.
       examples: number of generated gradient sequences (0: golden cases only).
       seed: seed of the generator (``krad_ref.backend.rng``); the same seed gives the same sequences.
-      shrink: shrink the first failing generated sequence; ``shrink_budget`` candidate runs and
-        ``shrink_seconds`` bound it.
+      shrink: shrink the first failing input (a golden case or a generated sequence; a crash is not shrunk);
+        ``shrink_budget`` candidate runs and ``shrink_seconds`` bound it.
       grad_scale: None (default: spectral norms uniform in [0.1, 1]) or (lo, hi): norms log-uniform in
         [lo, hi], e.g. (1e-3, 1e4), so that float32 effects of ||S|| >> 1/eps are reachable.
       grad_rank: "mixed" (default: dense, rank one or partly zero at random), "full", "low" (rank below the
         smallest dimension of the mode-0 unfolding) or "one" (rank one in every mode).
 
     Returns:
-      :class:`CheckReport` (``passed``, ``quantities``, ``runs``, ``first_divergence``, ``shrunk``; ``str`` is
-      the text report).
+      :class:`CheckReport` (``verdict`` PASS / FAIL / NOT CHECKED with its ``reason``, ``exit_code``,
+      ``quantities``, ``runs``, ``first_divergence``, ``shrunk``; ``str`` is the text report).
+
+    Raises:
+      ValueError/TypeError: a config krad_ref's ``algorithm`` does not accept, naming the config field
+      (``config field 'beta2': expected a value <= 1.0, got 1.5``); a bad dtype, candidate or case list.
     """
     from krad_ref import backend
 
@@ -674,17 +819,25 @@ def check(candidate: Any, algorithm: str, config: Any = None, *, dtype: str = "f
     grad_scale, grad_rank = generation_options(grad_scale, grad_rank)
     cfg = _resolve_config(algorithm, config)
     runs: list = []
+    inputs: list = []  # (config, shape, grads) of each run, for shrinking
     for case in _golden_cases(algorithm, cases):
         ccfg = gformat.make_config(case)
         runs.append(_run_one(candidate, algorithm, ccfg, case.shape, list(case.grads), dtype,
                              f"golden:{case.case_id}", case.expected(), case.tolerances(dtype)))
-    shrunk = None
+        inputs.append((ccfg, case.shape, list(case.grads)))
     if examples:
         rng = backend.rng(seed)
         for i, (shape, grads) in enumerate(_generate(rng, algorithm, int(examples), grad_scale, grad_rank)):
-            r = _run_one(candidate, algorithm, cfg, shape, grads, dtype, f"generated:{i}")
-            runs.append(r)
-            if shrink and shrunk is None and not r.passed and r.divergence.quantity != "exception":
-                shrunk = _shrink(candidate, algorithm, cfg, shape, grads, dtype, r, shrink_budget, shrink_seconds)
+            runs.append(_run_one(candidate, algorithm, cfg, shape, grads, dtype, f"generated:{i}"))
+            inputs.append((cfg, shape, grads))
+    shrunk = None
+    # the first numerical failure, golden or generated, is shrunk against krad_ref's float64 run of the same
+    # config (a golden case's own config); a crash is reported as it is (shrinking must not turn it into another)
+    first = next(((r, inp) for r, inp in zip(runs, inputs) if not r.passed and r.divergence.quantity != "exception"),
+                 None)
+    if shrink and first is not None:
+        (r, (rcfg, shape, grads)) = first
+        shrunk = _shrink(candidate, algorithm, rcfg, shape, grads, dtype, r, shrink_budget, shrink_seconds)
+        shrunk.source = r.source
     return CheckReport(_name_of(candidate), algorithm, dtype, gformat.config_fields(cfg), runs, _aggregate(runs),
                        shrunk, seed if examples else None, time.perf_counter() - t0)
