@@ -115,9 +115,10 @@ class Transform(NamedTuple):
 
 
 class CountState(NamedTuple):
-    """State of a transform that keeps no arrays but its step counter."""
+    """State of a transform that keeps no arrays but its step counter (and the template of its parameter)."""
 
-    count: Array  # shape (), int32; updates taken so far
+    count: Array            # shape (), int32; updates taken so far
+    template: Array = None  # shape (0, *param_shape), param dtype, no data: the shape and dtype updates must have
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -146,6 +147,28 @@ def _check_config(config, cls, name: str):
 def _check_state(state, cls, name: str):
     if not isinstance(state, cls):
         raise ValueError(f"state: expected {cls.__name__} for {name}, got {type(state).__name__}")
+
+
+def _check_fitted(updates, state, cls, name: str):
+    """A state with a ``template`` (``CountState``, ``BlockwiseState``): ``updates`` must have its shape and dtype
+    (``algorithm.check_grad``), and its own arrays must fit too (``algorithm.check_state``; nested states are
+    checked by their own update). Returns the namespace."""
+    _check_state(state, cls, name)
+    t = state.template
+    if not (hasattr(t, "shape") and hasattr(t, "dtype")):
+        raise ValueError(f"state.template: expected the (0, *shape) array that init makes, got {type(t).__name__} "
+                         f"(re-init the state)")
+    shape = tuple(t.shape[1:])
+    xp = _algorithm.check_grad(updates, t, shape=shape, name="updates", like_name="state.template")
+    _check_own_arrays(state, updates, xp, template=((0, *shape), updates.dtype))
+    return xp
+
+
+def _check_own_arrays(state, updates, xp, **specs):
+    """``algorithm.check_state`` on ``state``'s counter and the arrays in ``specs``; other fields are nested states."""
+    expected = dict.fromkeys(state._fields)
+    expected.update(count=((), xp.int32), **specs)
+    _algorithm.check_state(state, expected, updates, xp)
 
 
 def _check_updates(updates, name: str = "updates"):
@@ -317,8 +340,14 @@ class NormGraftConfig:
         validate.real_scalar(self.eps, "eps", low=0.0)
 
 
+def _template(c: "_algorithm.Creation"):
+    """The no-data (0, *shape) array that records the parameter's shape and dtype in a state."""
+    return c.xp.zeros((0, *c.shape), dtype=c.dtype, device=c.device)
+
+
 def _count_init(shape_or_array, config, *, dtype=None, xp=None):
-    return CountState(count=_zero_count(_algorithm.creation(shape_or_array, dtype, xp)))
+    c = _algorithm.creation(shape_or_array, dtype, xp)
+    return CountState(count=_zero_count(c), template=_template(c))
 
 
 def _norm_graft_init(shape_or_array, config, *, dtype=None, xp=None):
@@ -344,18 +373,18 @@ def _norm_graft_update(updates, state, config, *, params=None, grad=None):
       (U ||G||_F / (||U||_F + eps), new state).
     """
     _check_config(config, NormGraftConfig, "norm_graft")
-    _check_state(state, CountState, "norm_graft")
-    xp = _check_updates(updates)
+    xp = _check_fitted(updates, state, CountState, "norm_graft")
     if grad is None:
         raise ValueError("grad: norm_graft needs the reference gradient (pass grad=, or run it inside chain())")
     _check_like(grad, updates, "grad", "updates")
-    return graft_norm(updates, grad, eps=config.eps), CountState(_next_count(state.count, xp))
+    return graft_norm(updates, grad, eps=config.eps), CountState(_next_count(state.count, xp), state.template)
 
 
 def _norm_graft_aliased(x, state, config, *, params=None, momentum_alias=True):
     # graft direction and preconditioned direction are both p.grad: the ratio is ||x|| / (||x|| + eps)
-    xp = backend.namespace(x)
-    return graft_norm(x, x, eps=config.eps), CountState(_next_count(state.count, xp))
+    _check_config(config, NormGraftConfig, "norm_graft")
+    xp = _check_fitted(x, state, CountState, "norm_graft")
+    return graft_norm(x, x, eps=config.eps), CountState(_next_count(state.count, xp), state.template)
 
 
 #: Norm grafting to the raw gradient (the code's ``Graft``): U <- U ||G||_F / (||U||_F + 1e-16).
@@ -411,6 +440,7 @@ def norm_graft_to(reference) -> Transform:
         _check_config(config, NormGraftToConfig, name)
         _check_state(state, NormGraftToState, name)
         xp = _check_updates(updates)
+        _check_own_arrays(state, updates, xp)  # the reference's state: checked by its own update
         if grad is None:
             raise ValueError(f"grad: {name} needs the raw gradient (pass grad=, or run it inside chain())")
         _check_like(grad, updates, "grad", "updates")
@@ -467,20 +497,20 @@ def _wd_update(updates, state, config, *, params=None, grad=None):
       (U + lambda W, new state); U unchanged (same object) when lambda = 0.
     """
     _check_config(config, WeightDecayConfig, "weight_decay")
-    _check_state(state, CountState, "weight_decay")
-    xp = _check_updates(updates)
+    xp = _check_fitted(updates, state, CountState, "weight_decay")
     _wd_params(updates, config, params)
     out = updates if config.weight_decay == 0.0 else updates + config.weight_decay * params
-    return out, CountState(_next_count(state.count, xp))
+    return out, CountState(_next_count(state.count, xp), state.template)
 
 
 def _wd_aliased(x, state, config, *, params=None, momentum_alias=True):
     # the code adds lambda W to the preconditioned direction AND to the graft direction; in warm-up both are
     # p.grad, so p.grad receives 2 lambda W (errata 20)
-    xp = backend.namespace(x)
+    _check_config(config, WeightDecayConfig, "weight_decay")
+    xp = _check_fitted(x, state, CountState, "weight_decay")
     _wd_params(x, config, params)
     out = x if config.weight_decay == 0.0 else x + (2.0 * config.weight_decay) * params
-    return out, CountState(_next_count(state.count, xp))
+    return out, CountState(_next_count(state.count, xp), state.template)
 
 
 #: L2 weight decay U <- U + lambda W (needs ``params``; errata 16).
@@ -530,13 +560,8 @@ def _momentum_init(shape_or_array, config, *, dtype=None, xp=None):
 def _momentum_check(updates, state, config):
     _check_config(config, MomentumConfig, "momentum")
     _check_state(state, MomentumState, "momentum")
-    xp = _check_updates(updates)
-    if tuple(state.M.shape) != tuple(updates.shape):
-        raise ValueError(f"updates: shape {tuple(updates.shape)} does not match the state's "
-                         f"{tuple(state.M.shape)}")
-    if state.M.dtype != updates.dtype:
-        raise TypeError(f"updates: dtype {backend.dtype_name(updates.dtype)} does not match the state's "
-                        f"{backend.dtype_name(state.M.dtype)}")
+    xp = _algorithm.check_grad(updates, state.M, name="updates", like_name="state.M")
+    _check_own_arrays(state, updates, xp, M=(tuple(updates.shape), updates.dtype))
     return xp
 
 
@@ -698,6 +723,7 @@ def start_preconditioning(precond, post=None) -> Transform:
         check(config)
         _check_state(state, StartPreconditioningState, name)
         xp = _check_updates(updates)
+        _check_own_arrays(state, updates, xp)  # precond and post: checked by their own updates
         grad = updates if grad is None else grad
         k = _step_index(state.count)
         U, ps = _call(precond, updates, state.precond, config.precond, params=params, grad=grad)
@@ -863,8 +889,9 @@ class BlockwiseConfig:
 
 
 class BlockwiseState(NamedTuple):
-    count: Array    # shape (), int32; updates taken so far
-    blocks: tuple   # one inner state per block, in BlockPartitioner block order; () for an order-0 shape
+    count: Array     # shape (), int32; updates taken so far
+    blocks: tuple    # one inner state per block, in BlockPartitioner block order; () for an order-0 shape
+    template: Array  # shape (0, *param_shape), param dtype, no data: the shape and dtype updates must have
 
 
 def _blockwise_layout(shape, config):
@@ -906,12 +933,11 @@ def blockwise(optimizer) -> Transform:
         _, part = _blockwise_layout(shape, config)
         blocks = () if part is None else tuple(
             optimizer.init(bshape, config.inner, dtype=dtype, xp=xp) for bshape in part.block_shapes)
-        return BlockwiseState(_zero_count(c), blocks)
+        return BlockwiseState(_zero_count(c), blocks, _template(c))
 
     def update(updates, state, config, *, params=None, grad=None):
         check(config)
-        _check_state(state, BlockwiseState, name)
-        xp = _check_updates(updates)
+        xp = _check_fitted(updates, state, BlockwiseState, name)
         shape = tuple(updates.shape)
         merged, part = _blockwise_layout(shape, config)
         n_blocks = 0 if part is None else part.num_blocks
@@ -922,7 +948,7 @@ def blockwise(optimizer) -> Transform:
             _check_like(params, updates, "params", "updates")
         count = _next_count(state.count, xp)
         if part is None:
-            return updates, BlockwiseState(count, ())
+            return updates, BlockwiseState(count, (), state.template)
         gb = part.partition(xp.reshape(updates, merged))
         gr = None if grad is None else part.partition(xp.reshape(grad, merged))
         pb = None if params is None else part.partition(xp.reshape(params, merged))
@@ -934,7 +960,7 @@ def blockwise(optimizer) -> Transform:
             outs.append(d)
             states.append(s)
         out = xp.reshape(part.merge(outs), shape)
-        return out, BlockwiseState(count, tuple(states))
+        return out, BlockwiseState(count, tuple(states), state.template)
 
     return Transform(name, BlockwiseConfig, BlockwiseState, init, update, None)
 
