@@ -186,8 +186,8 @@ def adagrad_full_update(grad, state: AdagradFullState, config: AdagradFullConfig
     shape = tuple(like.shape[1:])
     xp = algorithm.check_grad(grad, like, shape=shape, dtype=like.dtype, like_name="state.template")
     N = math.prod(shape)
-    algorithm.check_state(state, {"count": ((), xp.int32), "H": ((N, N), grad.dtype), "template": ((0, *shape), grad.dtype)},
-                          grad, xp)
+    expected = {"count": ((), xp.int32), "H": ((N, N), grad.dtype), "template": ((0, *shape), grad.dtype)}
+    algorithm.check_state(state, expected, grad, xp)
     g = _flat(_with_weight_decay(grad, params, config.weight_decay, xp), xp)
     H = state.H + g[:, None] * g[None, :]  # outer product: each entry one rounded product, exactly symmetric
     if config.form == "kradagrad":

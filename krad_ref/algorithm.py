@@ -16,8 +16,10 @@ Algorithm ids (errata 18): "kradagrad_star", "kradagrad", "shampoo", "adagrad_fu
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import math
+import operator
 from typing import Any, Callable, NamedTuple
 
 from . import backend, validate
@@ -204,17 +206,20 @@ def check_state(state, expected: dict, like, xp, *, name: str = "state") -> None
             arrays.extend(_state_tuple(value, spec, label, like))
         else:
             arrays.append((label, _state_array(value, spec, label, like)))
+    floating = {}  # dtype -> is it real floating (asked once per dtype: isdtype is slow next to a small reduction)
     flags = []
     for label, a in arrays:
         if math.prod(a.shape) == 0 or a.dtype == xp.bool:
             continue
-        floating = xp.isdtype(a.dtype, "real floating")
-        flags.append((label, a, xp.all(xp.isfinite(a)) if floating else xp.all(a >= 0)))
-    if not flags or bool(xp.all(xp.stack([ok for _, _, ok in flags]))):  # the one host synchronisation
+        if a.dtype not in floating:
+            floating[a.dtype] = xp.isdtype(a.dtype, "real floating")
+        ok = xp.isfinite(a) if floating[a.dtype] else a >= 0
+        flags.append((label, a, xp.all(ok) if a.ndim else ok))  # a 0-d counter needs no reduction
+    if not flags or bool(functools.reduce(operator.and_, [ok for _, _, ok in flags])):  # the one host sync
         return
     for label, a, ok in flags:
         if not bool(ok):
-            if xp.isdtype(a.dtype, "real floating"):
+            if floating[a.dtype]:
                 validate.finite(a, label, xp=xp)
             raise ValueError(f"{label}: expected a step counter >= 0, got {int(xp.min(a))}")
 

@@ -123,11 +123,14 @@ def _check_update(grad, state, config, Config, State, alg: str):
     if not isinstance(factors, tuple) or not isinstance(roots, tuple) or len(factors) != len(roots):
         raise ValueError(f"state: expected tuples of factors and roots of one length, got {len(factors)} and "
                          f"{len(roots)}")
-    # the parameter's shape and dtype are read from the factors (the state has no template)
+    # the parameter's shape and dtype are read from the factors (the state has no template): name the one that
+    # disagrees with the gradient
     like = factors[0] if factors else state.count
     shape = tuple(int(F.shape[0]) for F in factors)
+    odd = [i for i, (d, e) in enumerate(zip(shape, getattr(grad, "shape", ()))) if d != e]
+    source = "state.factors" if len(shape) != getattr(grad, "ndim", -1) else f"state.factors[{(odd or [0])[0]}]"
     xp = algorithm.check_grad(grad, like, shape=shape, dtype=factors[0].dtype if factors else grad.dtype,
-                              like_name="state.factors")
+                              like_name=source)
     mats = [((d, d), grad.dtype) for d in shape]
     expected = {"count": ((), xp.int32), "factors": mats, "roots": mats}
     if State is KradagradState:

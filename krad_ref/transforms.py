@@ -24,8 +24,10 @@ ids. Hyperparameters live in a frozen ``Config`` passed to every call (never in 
 ``updates`` is the direction flowing through a chain; ``grad`` is the raw gradient that entered the outermost
 chain (grafting's default reference; :func:`chain` passes it to every part, and defaults it to its own input);
 ``params`` (W) is needed only for weight decay (errata 16). States are NamedTuples whose ``count`` field is a
-0-d int32 array of the updates taken; a chain's state is a plain tuple of its parts' states (optax's
-``chain``). No function mutates its inputs; every array result has the namespace, device and dtype of
+0-d int32 array of the updates taken and whose ``template`` field, a (0, *shape) array without data, records the
+parameter's shape and dtype: ``updates`` of another shape or dtype are refused, and so is a state holding NaN, Inf
+or arrays of the wrong shape (``algorithm.check_state``); a chain's state is a plain tuple of its parts' states
+(optax's ``chain``). No function mutates its inputs; every array result has the namespace, device and dtype of
 ``updates``. An :class:`~krad_ref.algorithm.Algorithm` (an optimizer) can be a part of a chain or the inner
 optimizer of :func:`blockwise` / :func:`start_preconditioning`: it receives the current updates as its ``grad``.
 
@@ -169,12 +171,6 @@ def _check_own_arrays(state, updates, xp, **specs):
     expected = dict.fromkeys(state._fields)
     expected.update(count=((), xp.int32), **specs)
     _algorithm.check_state(state, expected, updates, xp)
-
-
-def _check_updates(updates, name: str = "updates"):
-    xp = validate.float_array(updates, name)
-    validate.finite(updates, name, xp=xp)
-    return xp
 
 
 def _check_like(x, ref, name: str, ref_name: str):
@@ -411,6 +407,7 @@ class NormGraftToConfig:
 class NormGraftToState(NamedTuple):
     count: Array      # shape (), int32; updates taken so far
     reference: Any    # the reference optimizer's state
+    template: Array   # shape (0, *param_shape), param dtype, no data: the shape and dtype updates must have
 
 
 def norm_graft_to(reference) -> Transform:
@@ -433,20 +430,19 @@ def norm_graft_to(reference) -> Transform:
 
     def init(shape_or_array, config, *, dtype=None, xp=None):
         _check_config(config, NormGraftToConfig, name)
-        return NormGraftToState(_zero_count(_algorithm.creation(shape_or_array, dtype, xp)), reference.init(shape_or_array, config.reference,
-                                                                  dtype=dtype, xp=xp))
+        c = _algorithm.creation(shape_or_array, dtype, xp)
+        return NormGraftToState(_zero_count(c), reference.init(shape_or_array, config.reference, dtype=dtype, xp=xp),
+                                _template(c))
 
     def update(updates, state, config, *, params=None, grad=None):
         _check_config(config, NormGraftToConfig, name)
-        _check_state(state, NormGraftToState, name)
-        xp = _check_updates(updates)
-        _check_own_arrays(state, updates, xp)  # the reference's state: checked by its own update
+        xp = _check_fitted(updates, state, NormGraftToState, name)  # the reference's state: by its own update
         if grad is None:
             raise ValueError(f"grad: {name} needs the raw gradient (pass grad=, or run it inside chain())")
         _check_like(grad, updates, "grad", "updates")
         g_tilde, ref_state = _call(reference, grad, state.reference, config.reference, params=params, grad=grad)
         return graft_norm(updates, g_tilde, eps=config.eps), NormGraftToState(_next_count(state.count, xp),
-                                                                              ref_state)
+                                                                              ref_state, state.template)
 
     return Transform(name, NormGraftToConfig, NormGraftToState, init, update, None)
 
@@ -670,9 +666,10 @@ class StartPreconditioningConfig:
 
 
 class StartPreconditioningState(NamedTuple):
-    count: Array   # shape (), int32; updates taken so far (the code's k = count + 1 at the next update)
-    precond: Any   # the preconditioner's state (updated on every step, warm-up included)
-    post: Any      # the post transform's state (None without post)
+    count: Array     # shape (), int32; updates taken so far (the code's k = count + 1 at the next update)
+    precond: Any     # the preconditioner's state (updated on every step, warm-up included)
+    post: Any        # the post transform's state (None without post)
+    template: Array  # shape (0, *param_shape), param dtype, no data: the shape and dtype updates must have
 
 
 def start_preconditioning(precond, post=None) -> Transform:
@@ -717,13 +714,11 @@ def start_preconditioning(precond, post=None) -> Transform:
         c = _algorithm.creation(shape_or_array, dtype, xp)
         ps = precond.init(shape_or_array, config.precond, dtype=dtype, xp=xp)
         qs = None if post is None else post.init(shape_or_array, config.post, dtype=dtype, xp=xp)
-        return StartPreconditioningState(_zero_count(c), ps, qs)
+        return StartPreconditioningState(_zero_count(c), ps, qs, _template(c))
 
     def update(updates, state, config, *, params=None, grad=None):
         check(config)
-        _check_state(state, StartPreconditioningState, name)
-        xp = _check_updates(updates)
-        _check_own_arrays(state, updates, xp)  # precond and post: checked by their own updates
+        xp = _check_fitted(updates, state, StartPreconditioningState, name)  # precond, post: by their own updates
         grad = updates if grad is None else grad
         k = _step_index(state.count)
         U, ps = _call(precond, updates, state.precond, config.precond, params=params, grad=grad)
@@ -737,7 +732,7 @@ def start_preconditioning(precond, post=None) -> Transform:
                 U, qs = post.aliased(U, state.post, config.post, params=params, momentum_alias=warm)
             else:
                 U, qs = _call(post, U, state.post, config.post, params=params, grad=grad)
-        return U, StartPreconditioningState(_next_count(state.count, xp), ps, qs)
+        return U, StartPreconditioningState(_next_count(state.count, xp), ps, qs, state.template)
 
     return Transform(name, StartPreconditioningConfig, StartPreconditioningState, init, update, None)
 
