@@ -9,7 +9,9 @@ passed in rather than captured in closures, so a saved state can say what produc
 
 ``update`` never mutates its inputs; ``params`` is needed only for weight decay (errata 16: an update with
 weight_decay != 0 and params=None raises). States are NamedTuples of arrays (and small Python tuples of them);
-a ``count`` field holds the number of updates taken, as a 0-d int32 array.
+a ``count`` field holds the number of updates taken, as a 0-d int32 array. Every ``update`` first checks its
+gradient (:func:`check_grad`) and its state (:func:`check_state`: shapes and dtypes as ``init`` makes them, finite
+values), and names the field at fault (``state.factors[1]``).
 
 Algorithm ids (errata 18): "kradagrad_star", "kradagrad", "shampoo", "adagrad_full", "adagrad_diag", "adam",
 "sgd", "mbag", "mbag_ema", "mbag_n".
