@@ -121,6 +121,7 @@ class CountState(NamedTuple):
 
     count: Array            # shape (), int32; updates taken so far
     template: Array = None  # shape (0, *param_shape), param dtype, no data: the shape and dtype updates must have
+                            # (None only in a hand-made CountState(count), which update refuses)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -152,9 +153,9 @@ def _check_state(state, cls, name: str):
 
 
 def _check_fitted(updates, state, cls, name: str):
-    """A state with a ``template`` (``CountState``, ``BlockwiseState``): ``updates`` must have its shape and dtype
-    (``algorithm.check_grad``), and its own arrays must fit too (``algorithm.check_state``; nested states are
-    checked by their own update). Returns the namespace."""
+    """A transform state (it has a ``template``): ``updates`` must have the template's shape and dtype
+    (``algorithm.check_grad``), and the state's own arrays must fit too (``algorithm.check_state``; nested states
+    are checked by their own update). Returns the namespace."""
     _check_state(state, cls, name)
     t = state.template
     if not (hasattr(t, "shape") and hasattr(t, "dtype")):
