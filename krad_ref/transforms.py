@@ -51,7 +51,9 @@ U the (preconditioned) direction, M the momentum buffer, g~ the graft direction 
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
@@ -190,11 +192,30 @@ def _check_like(x, ref, name: str, ref_name: str):
     validate.finite(x, name)
 
 
-def _call(part, updates, state, config, *, params, grad):
-    """Run one part: a Transform gets ``grad``; an Algorithm (optimizer) sees ``updates`` as its gradient."""
-    if isinstance(part, Transform):
-        return part.update(updates, state, config, params=params, grad=grad)
-    return part.update(updates, state, config, params=params)
+@contextlib.contextmanager
+def _nested(where: str):
+    """Errors about a nested state name its field from the outer state: ``state.factors[1]`` raised by the
+    optimizer of block 0 reads ``state.blocks[0].factors[1]`` (``where`` = ``"state.blocks[0]"``)."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        msg = _STATE_REF.sub(where, str(exc))
+        if type(exc) in (ValueError, TypeError) and msg != str(exc):
+            raise type(exc)(msg).with_traceback(exc.__traceback__) from None  # the inner frames stay
+        raise
+
+
+#: a reference to the state in an error message: ``state.field``, ``state[i]`` or a leading ``state:``
+_STATE_REF = re.compile(r"(?<![\w.])state(?=\.[A-Za-z_]|\[)|^state(?=:)")
+
+
+def _call(part, updates, state, config, *, params, grad, where: str):
+    """Run one part (its state at ``where``): a Transform gets ``grad``; an Algorithm (optimizer) sees ``updates``
+    as its gradient."""
+    with _nested(where):
+        if isinstance(part, Transform):
+            return part.update(updates, state, config, params=params, grad=grad)
+        return part.update(updates, state, config, params=params)
 
 
 def _check_part(part, name: str):
@@ -277,8 +298,8 @@ def chain(*parts) -> Transform:
         check(state, config)
         grad = updates if grad is None else grad
         new_states = []
-        for p, s, c in zip(parts, state, config.parts):
-            updates, s = _call(p, updates, s, c, params=params, grad=grad)
+        for i, (p, s, c) in enumerate(zip(parts, state, config.parts)):
+            updates, s = _call(p, updates, s, c, params=params, grad=grad, where=f"state[{i}]")
             new_states.append(s)
         return updates, tuple(new_states)
 
@@ -290,7 +311,8 @@ def chain(*parts) -> Transform:
             if fn is None:
                 raise ValueError(f"parts[{i}] ({p.name}) has no aliased (code warm-up) behaviour; "
                                  f"warmup='code-alias' needs parts of the code's driver only")
-            x, s = fn(x, s, c, params=params, momentum_alias=momentum_alias)
+            with _nested(f"state[{i}]"):
+                x, s = fn(x, s, c, params=params, momentum_alias=momentum_alias)
             new_states.append(s)
         return x, tuple(new_states)
 
@@ -441,7 +463,8 @@ def norm_graft_to(reference) -> Transform:
         if grad is None:
             raise ValueError(f"grad: {name} needs the raw gradient (pass grad=, or run it inside chain())")
         _check_like(grad, updates, "grad", "updates")
-        g_tilde, ref_state = _call(reference, grad, state.reference, config.reference, params=params, grad=grad)
+        g_tilde, ref_state = _call(reference, grad, state.reference, config.reference, params=params, grad=grad,
+                                   where="state.reference")
         return graft_norm(updates, g_tilde, eps=config.eps), NormGraftToState(_next_count(state.count, xp),
                                                                               ref_state, state.template)
 
@@ -722,7 +745,8 @@ def start_preconditioning(precond, post=None) -> Transform:
         xp = _check_fitted(updates, state, StartPreconditioningState, name)  # precond, post: by their own updates
         grad = updates if grad is None else grad
         k = _step_index(state.count)
-        U, ps = _call(precond, updates, state.precond, config.precond, params=params, grad=grad)
+        U, ps = _call(precond, updates, state.precond, config.precond, params=params, grad=grad,
+                      where="state.precond")
         warm = k < config.start
         if warm:
             U = updates
@@ -730,9 +754,10 @@ def start_preconditioning(precond, post=None) -> Transform:
         if post is not None:
             no_stats = updates.ndim == 0 or (isinstance(ps, BlockwiseState) and ps.blocks == ())
             if config.warmup == "code-alias" and (warm or no_stats):
-                U, qs = post.aliased(U, state.post, config.post, params=params, momentum_alias=warm)
+                with _nested("state.post"):
+                    U, qs = post.aliased(U, state.post, config.post, params=params, momentum_alias=warm)
             else:
-                U, qs = _call(post, U, state.post, config.post, params=params, grad=grad)
+                U, qs = _call(post, U, state.post, config.post, params=params, grad=grad, where="state.post")
         return U, StartPreconditioningState(_next_count(state.count, xp), ps, qs, state.template)
 
     return Transform(name, StartPreconditioningConfig, StartPreconditioningState, init, update, None)
@@ -952,7 +977,7 @@ def blockwise(optimizer) -> Transform:
         for j, (g, s) in enumerate(zip(gb, state.blocks)):
             w = None if pb is None else pb[j]
             r = None if gr is None else gr[j]
-            d, s = _call(optimizer, g, s, config.inner, params=w, grad=r)
+            d, s = _call(optimizer, g, s, config.inner, params=w, grad=r, where=f"state.blocks[{j}]")
             outs.append(d)
             states.append(s)
         out = xp.reshape(part.merge(outs), shape)

@@ -2,9 +2,9 @@
 
 Every registered optimizer and every transform is driven one step, so that its state holds live values, and then
 each array of the state is damaged in turn: one NaN, one Inf, another shape, another dtype (a counter: a negative
-value). The next update must raise, and the message must name the field as the user sees it in the innermost
-state that holds it (``state.factors[1]``, ``state.v``; a block of ``blockwise`` is the inner optimizer's own
-``state``). A valid state must give bit-identical results with and without the checks: they read the state and
+value). The next update must raise, and the message must name the field as the user sees it from the state they
+passed (``state.factors[1]``, ``state.v``; ``state.precond.blocks[0].factors[1]`` in the authors' driver, and
+``state[2].M`` in a chain). A valid state must give bit-identical results with and without the checks: they read the state and
 never convert it. Transforms must refuse an ``updates`` array of another shape or dtype than the state's parameter.
 """
 from __future__ import annotations
@@ -31,14 +31,14 @@ def rand(xp, shape=SHAPE, dtype="float64", seed=0):
 # ---------------------------------------------------------------------------------------------------------
 # walking a (nested) state
 
-def leaves(x, path=(), label=None):
-    """(path, label, array) for every array in a state; the label is relative to the innermost NamedTuple."""
+def leaves(x, path=(), label="state"):
+    """(path, label, array) for every array in a state; the label is the field's name from the outermost state."""
     if isinstance(x, tuple) and hasattr(x, "_fields"):
         for f in x._fields:
-            yield from leaves(getattr(x, f), path + (f,), f"state.{f}")
+            yield from leaves(getattr(x, f), path + (f,), f"{label}.{f}")
     elif isinstance(x, tuple):
         for i, v in enumerate(x):
-            yield from leaves(v, path + (i,), None if label is None else f"{label}[{i}]")
+            yield from leaves(v, path + (i,), f"{label}[{i}]")
     elif hasattr(x, "shape") and hasattr(x, "dtype"):
         yield path, label, x
 
