@@ -90,6 +90,12 @@ def _next(count, xp):
     return xp.asarray(count + 1, dtype=xp.int32)
 
 
+def _elementwise_spec(state, grad, xp) -> dict:
+    """``algorithm.check_state``'s spec of a state of a step counter and arrays of the gradient's shape and dtype."""
+    like = (tuple(grad.shape), grad.dtype)
+    return {f: ((), xp.int32) if f == "count" else like for f in state._fields}
+
+
 def _weight_decay_field(value) -> float:
     return validate.real_scalar(value, "weight_decay", low=0.0)
 
@@ -189,11 +195,10 @@ def adagrad_full_update(grad, state: AdagradFullState, config: AdagradFullConfig
     algorithm.check_types(state, config, AdagradFullState, AdagradFullConfig)
     like = state.template
     shape = tuple(like.shape[1:])
-    xp = algorithm.check_grad(grad, like, shape=shape, dtype=like.dtype)
+    xp = algorithm.check_grad(grad, like, shape=shape, dtype=like.dtype, like_name="state.template")
     N = math.prod(shape)
-    if tuple(state.H.shape) != (N, N) or state.H.dtype != like.dtype:
-        raise ValueError(f"state: H has shape {tuple(state.H.shape)} and dtype {backend.dtype_name(state.H.dtype)}, "
-                         f"expected {(N, N)} and {backend.dtype_name(like.dtype)}")
+    expected = {"count": ((), xp.int32), "H": ((N, N), grad.dtype), "template": ((0, *shape), grad.dtype)}
+    algorithm.check_state(state, expected, grad, xp)
     g = _flat(_with_weight_decay(grad, params, config.weight_decay, xp), xp)
     H = state.H + g[:, None] * g[None, :]  # outer product: each entry one rounded product, exactly symmetric
     algorithm.check_finite_arrays([("state.H", H)])  # accumulated past F: say so before the root sees it
@@ -276,7 +281,8 @@ def adagrad_diag_update(grad, state: AdagradDiagState, config: AdagradDiagConfig
       is 0, as Optax's ``where(v > 0, ..., 0)``; elementwise, relative error a few u.
     """
     algorithm.check_types(state, config, AdagradDiagState, AdagradDiagConfig)
-    xp = algorithm.check_grad(grad, state.v)
+    xp = algorithm.check_grad(grad, state.v, like_name="state.v")
+    algorithm.check_state(state, _elementwise_spec(state, grad, xp), grad, xp)
     g = _with_weight_decay(grad, params, config.weight_decay, xp)
     v = state.v + g * g
     if config.eps_placement == "inside":
@@ -360,9 +366,8 @@ def adam_update(grad, state: AdamState, config: AdamConfig, *, params=None):
       up to a few u of rounding in the moments and corrections).
     """
     algorithm.check_types(state, config, AdamState, AdamConfig)
-    xp = algorithm.check_grad(grad, state.m)
-    validate.same_dtype(m=state.m, v=state.v)
-    validate.same_shape(m=state.m, v=state.v)
+    xp = algorithm.check_grad(grad, state.m, like_name="state.m")
+    algorithm.check_state(state, _elementwise_spec(state, grad, xp), grad, xp)
     g = _with_weight_decay(grad, params, config.weight_decay, xp)
     b1, b2 = config.b1, config.b2
     m = b1 * state.m + (1.0 - b1) * g
@@ -449,7 +454,8 @@ def sgd_update(grad, state: SgdState, config: SgdConfig, *, params=None):
       ``(direction, new_state)``: d (a copy of g when mu = lambda = 0), b, or d + mu b (nesterov).
     """
     algorithm.check_types(state, config, SgdState, SgdConfig)
-    xp = algorithm.check_grad(grad, state.momentum)
+    xp = algorithm.check_grad(grad, state.momentum, like_name="state.momentum")
+    algorithm.check_state(state, _elementwise_spec(state, grad, xp), grad, xp)
     d = _with_weight_decay(grad, params, config.weight_decay, xp)
     mu = config.momentum
     if mu == 0.0:

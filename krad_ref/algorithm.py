@@ -10,7 +10,9 @@ passed in rather than captured in closures, so a saved state can say what produc
 Every ``update`` is wrapped by :func:`overflow_guard` (its float range limit, README "Conventions worth
 knowing"). ``update`` never mutates its inputs; ``params`` is needed only for weight decay (errata 16: an update with
 weight_decay != 0 and params=None raises). States are NamedTuples of arrays (and small Python tuples of them);
-a ``count`` field holds the number of updates taken, as a 0-d int32 array.
+a ``count`` field holds the number of updates taken, as a 0-d int32 array. Every ``update`` first checks its
+gradient (:func:`check_grad`) and its state (:func:`check_state`: shapes and dtypes as ``init`` makes them, finite
+values), and names the field at fault (``state.factors[1]``).
 
 Algorithm ids (errata 18): "kradagrad_star", "kradagrad", "shampoo", "adagrad_full", "adagrad_diag", "adam",
 "sgd", "mbag", "mbag_ema", "mbag_n".
@@ -19,13 +21,15 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
+import operator
 from typing import Any, Callable, NamedTuple
 
 from . import backend, validate
 
 __all__ = ["Algorithm", "Creation", "register", "get", "names", "registered", "shape_of", "creation", "check_grad",
            "check_types", "OMIT_WHEN_DEFAULT", "overflow_limit", "check_finite_result",
-           "check_finite_arrays", "overflow_guard"]
+           "check_finite_arrays", "overflow_guard", "check_state"]
 
 #: ``dataclasses.field`` metadata of a Config field added after the golden-vector format v1 was frozen, whose
 #: default leaves the algorithm exactly as it was before the field existed: ``crossval.format.config_fields``
@@ -216,25 +220,105 @@ def overflow_guard(Config: type, limit: Callable[[Any, Any, Any], float], what: 
     return decorate
 
 
-def check_grad(grad, like, *, shape=None, dtype=None):
+def check_grad(grad, like, *, shape=None, dtype=None, name: str = "grad", like_name: str | None = None):
     """Validate an ``update``'s gradient against the state; return the gradient's namespace.
 
     ``grad`` must be a finite real floating array of ``like``'s library, with ``shape`` and ``dtype``
     (defaults: ``like``'s). Nothing is converted or copied: a float32 gradient for a float64 state is an error,
-    not a silent promotion.
+    not a silent promotion. ``name`` is the argument's name in messages (a transform's ``updates``), and
+    ``like_name`` the state field the shape and dtype were read from (``state.v``), so that a mismatch names both
+    sides: either may be the one at fault.
     """
-    xp = validate.float_array(grad, "grad")
+    xp = validate.float_array(grad, name)
     try:
         backend.namespace(grad, like)
     except TypeError:
-        raise TypeError(f"grad: array library {type(grad).__module__} does not match the state's "
+        raise TypeError(f"{name}: array library {type(grad).__module__} does not match the state's "
                         f"{type(like).__module__}") from None
     shape = tuple(like.shape) if shape is None else tuple(shape)
     dtype = like.dtype if dtype is None else dtype
+    source = "" if like_name is None else f" (from {like_name})"
     if tuple(grad.shape) != shape:
-        raise ValueError(f"grad: shape {tuple(grad.shape)} does not match the state's parameter shape {shape}")
+        raise ValueError(f"{name}: shape {tuple(grad.shape)} does not match the state's parameter shape "
+                         f"{shape}{source}")
     if grad.dtype != dtype:
-        raise TypeError(f"grad: dtype {backend.dtype_name(grad.dtype)} does not match the state's "
-                        f"{backend.dtype_name(dtype)}; cast the gradient or re-init the state")
-    validate.finite(grad, "grad", xp=xp)
+        raise TypeError(f"{name}: dtype {backend.dtype_name(grad.dtype)} does not match the state's "
+                        f"{backend.dtype_name(dtype)}{source}; cast the gradient or re-init the state")
+    validate.finite(grad, name, xp=xp)
     return xp
+
+
+def check_state(state, expected: dict, like, xp, *, name: str = "state") -> None:
+    """Validate an ``update``'s state against what ``init`` makes for this gradient and config.
+
+    Every field of the NamedTuple ``state`` must have an entry in ``expected``:
+      * ``(shape, dtype)``: an array of exactly that shape and dtype, of ``like``'s library (``like``: the
+        gradient, already checked by :func:`check_grad`);
+      * a list of such pairs: a tuple of that many arrays (field ``factors`` gives ``state.factors[1]``);
+      * None: not this update's to check (a nested state, which its own update checks).
+    Values: a real floating array must be finite (a NaN or Inf from a damaged checkpoint or a bug upstream would
+    otherwise flow into the direction and the new state without a word); an integer array (a step counter) must
+    be >= 0; a bool array has no value to check; an empty array (a ``template``) is not read.
+
+    Cost: one reduction per array, ``all(isfinite(a))`` (``all(a >= 0)`` for a counter), and ONE host
+    synchronisation for all of them. ``all(isfinite(a))`` is the cheapest EXACT test: one elementwise pass with
+    no arithmetic on the values and a bool temporary. A finite sum, ``isfinite(sum(a))``, is one pass too but not
+    exact: the sum of finite entries can overflow to Inf (a false alarm; accumulating float32 in float64 only
+    moves the threshold), and a NaN test on a sum says nothing about which field to name. Only on failure is
+    the field located and its bad entries counted (``validate.finite``).
+
+    Raises:
+      ValueError: a field missing, of the wrong shape or length, not finite, or a negative counter; TypeError: a
+      field of another dtype or array library. Each message names the field as the user sees it
+      (``state.factors[1]``, ``state.v``).
+    """
+    arrays = []
+    for field in state._fields:
+        spec = expected[field]
+        if spec is None:
+            continue
+        label = f"{name}.{field}"
+        value = getattr(state, field)
+        if isinstance(spec, list):
+            arrays.extend(_state_tuple(value, spec, label, like))
+        else:
+            arrays.append((label, _state_array(value, spec, label, like)))
+    floating = {}  # dtype -> is it real floating (asked once per dtype: isdtype is slow next to a small reduction)
+    flags = []
+    for label, a in arrays:
+        if math.prod(a.shape) == 0 or a.dtype == xp.bool:
+            continue
+        if a.dtype not in floating:
+            floating[a.dtype] = xp.isdtype(a.dtype, "real floating")
+        ok = xp.isfinite(a) if floating[a.dtype] else a >= 0
+        flags.append((label, a, xp.all(ok) if a.ndim else ok))  # a 0-d counter needs no reduction
+    if not flags or bool(functools.reduce(operator.and_, [ok for _, _, ok in flags])):  # the one host sync
+        return
+    for label, a, ok in flags:
+        if not bool(ok):
+            if floating[a.dtype]:
+                validate.finite(a, label, xp=xp)
+            raise ValueError(f"{label}: expected a step counter >= 0, got {int(xp.min(a))}")
+
+
+def _state_tuple(value, specs: list, label: str, like) -> list:
+    if not isinstance(value, tuple) or hasattr(value, "_fields"):
+        raise ValueError(f"{label}: expected a tuple of {len(specs)} arrays, got {type(value).__name__}")
+    if len(value) != len(specs):
+        raise ValueError(f"{label}: expected {len(specs)} arrays (what init makes for this gradient and config), "
+                         f"got {len(value)}")
+    return [(f"{label}[{i}]", _state_array(v, s, f"{label}[{i}]", like)) for i, (v, s) in enumerate(zip(value, specs))]
+
+
+def _state_array(a, spec, label: str, like):
+    shape, dtype = tuple(spec[0]), spec[1]
+    if not isinstance(a, type(like)):
+        raise TypeError(f"{label}: expected an array of the gradient's library ({type(like).__module__}), got "
+                        f"{type(a).__module__}.{type(a).__name__}")
+    if tuple(a.shape) != shape:
+        raise ValueError(f"{label}: shape {tuple(a.shape)} does not match the {shape} that init makes for this "
+                         f"gradient and config (was the state made with another config, or for another parameter?)")
+    if a.dtype != dtype:
+        raise TypeError(f"{label}: dtype {backend.dtype_name(a.dtype)} does not match the "
+                        f"{backend.dtype_name(dtype)} that init makes for this gradient and config")
+    return a

@@ -376,10 +376,10 @@ def reparameterize(f, grad_f, V) -> Reparameterized:
     def f_tilde(y):
         if f is None:
             raise TypeError("reparameterize: no objective f was given, only its gradient")
-        return f(from_reparam(y, V))
+        return f(_apply(V, y, "y", transpose=False))
 
-    def grad_tilde(y):
-        return to_reparam(grad_f(from_reparam(y, V)), V)
+    def grad_tilde(y):  # V was checked above, once: every gradient evaluation skips the check
+        return _apply(V, grad_f(_apply(V, y, "y", transpose=False)), "x", transpose=True)
 
     return Reparameterized(f=f_tilde, grad=grad_tilde, V=V)
 
@@ -388,9 +388,12 @@ def to_reparam(x, V):
     """y = V^T x: the reparameterized coordinates of x (start y0 = V^T x0, so f~(y0) = f(x0)).
 
     Args:
-      x: (d,) array, or (d, k) columns. V: (d, d) orthogonal array or :class:`BlockBasis`.
+      x: (d,) array, or (d, k) columns. V: (d, d) orthogonal array or :class:`BlockBasis`; the basis a training
+        loop keeps between steps, so a NaN or Inf in it (a damaged checkpoint) raises a ValueError naming ``V``
+        (or ``V.bases[j]``), at one reduction per array.
     Returns: array of x's shape.
     """
+    _check_basis_finite(V, "V")
     return _apply(V, x, "x", transpose=True)
 
 
@@ -398,9 +401,11 @@ def from_reparam(y, V):
     """x = V y: map reparameterized coordinates back (f(x) = f~(y)).
 
     Args:
-      y: (d,) array, or (d, k) columns. V: (d, d) orthogonal array or :class:`BlockBasis`.
+      y: (d,) array, or (d, k) columns. V: (d, d) orthogonal array or :class:`BlockBasis` (finite, as
+        :func:`to_reparam`).
     Returns: array of y's shape.
     """
+    _check_basis_finite(V, "V")
     return _apply(V, y, "y", transpose=False)
 
 
@@ -980,11 +985,21 @@ def _check_basis(V, name: str) -> None:
             if Vj.shape[0] != sl.stop - sl.start:
                 raise ValueError(f"{name}.bases[{j}]: expected shape ({sl.stop - sl.start},) * 2 for block "
                                  f"{sl.start}:{sl.stop}, got {tuple(Vj.shape)}")
+            validate.finite(Vj, f"{name}.bases[{j}]", xp=xp)
             _check_orthonormal_columns(Vj, f"{name}.bases[{j}]", xp)
         return
     xp = validate.square(V, name)
     validate.finite(V, name, xp=xp)
     _check_orthonormal_columns(V, name, xp)
+
+
+def _check_basis_finite(V, name: str) -> None:
+    """Every array of the basis is finite (one reduction each); its orthogonality was judged when it was made."""
+    if isinstance(V, BlockBasis):
+        for j, Vj in enumerate(V.bases):
+            validate.finite(Vj, f"{name}.bases[{j}]")
+    elif hasattr(V, "shape") and hasattr(V, "dtype"):  # anything else is refused by _apply, naming V
+        validate.finite(V, name)
 
 
 def _apply(V, y, name: str, *, transpose: bool):

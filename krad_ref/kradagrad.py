@@ -113,41 +113,29 @@ def _check_iterative_exponent(exponent: float, name: str = "exponent") -> int:
     return q
 
 
-def _shape_of_state(state) -> tuple[int, ...]:
-    return tuple(int(F.shape[0]) for F in state.factors)
-
-
 def _check_update(grad, state, config, Config, State, alg: str):
-    """Validate the update's inputs; return the grad's namespace. Never converts or copies."""
+    """Validate the update's inputs (state included: ``algorithm.check_state``); return the grad's namespace."""
     if not isinstance(config, Config):
         raise TypeError(f"config: expected {Config.__name__} for {alg!r}, got {type(config).__name__}")
     if not isinstance(state, State):
         raise TypeError(f"state: expected {State.__name__} for {alg!r}, got {type(state).__name__}")
-    xp = validate.float_array(grad, "grad")
     factors, roots = state.factors, state.roots
     if not isinstance(factors, tuple) or not isinstance(roots, tuple) or len(factors) != len(roots):
         raise ValueError(f"state: expected tuples of factors and roots of one length, got {len(factors)} and "
                          f"{len(roots)}")
-    shape = _shape_of_state(state)
-    if tuple(grad.shape) != shape:
-        raise ValueError(f"grad: shape {tuple(grad.shape)} does not match the state's parameter shape {shape}")
-    for i, (F, P) in enumerate(zip(factors, roots)):
-        if tuple(F.shape) != (shape[i], shape[i]) or tuple(P.shape) != (shape[i], shape[i]):
-            raise ValueError(f"state: factor/root of mode {i} should be ({shape[i]}, {shape[i]}), got "
-                             f"{tuple(F.shape)} and {tuple(P.shape)}")
-    arrays = [state.count, *factors, *roots]
-    try:
-        backend.namespace(grad, *arrays)
-    except TypeError:
-        raise TypeError(f"grad: array library {type(grad).__module__} does not match the state's "
-                        f"{type(state.count).__module__}") from None
-    for i, (F, P) in enumerate(zip(factors, roots)):
-        if F.dtype != grad.dtype or P.dtype != grad.dtype:
-            raise TypeError(f"grad: dtype {backend.dtype_name(grad.dtype)} does not match the state's "
-                            f"{backend.dtype_name(F.dtype)} (mode {i}); cast the gradient or re-init the state")
-    if getattr(state.count, "ndim", None) != 0:
-        raise ValueError("state: count must be a 0-d int32 array")
-    validate.finite(grad, "grad", xp=xp)
+    # the parameter's shape and dtype are read from the factors (the state has no template): name the one that
+    # disagrees with the gradient
+    like = factors[0] if factors else state.count
+    shape = tuple(int(F.shape[0]) for F in factors)
+    odd = [i for i, (d, e) in enumerate(zip(shape, getattr(grad, "shape", ()))) if d != e]
+    source = "state.factors" if len(shape) != getattr(grad, "ndim", -1) else f"state.factors[{(odd or [0])[0]}]"
+    xp = algorithm.check_grad(grad, like, shape=shape, dtype=factors[0].dtype if factors else grad.dtype,
+                              like_name=source)
+    mats = [((d, d), grad.dtype) for d in shape]
+    expected = {"count": ((), xp.int32), "factors": mats, "roots": mats}
+    if State is KradagradState:
+        expected["pending"] = ((len(shape),), xp.bool)
+    algorithm.check_state(state, expected, grad, xp)
     return xp
 
 
@@ -592,8 +580,6 @@ def alt_update(grad, state: KradagradState, config: KradagradConfig, *, params=N
     """
     xp = _check_update(grad, state, config, KradagradConfig, KradagradState, "kradagrad")
     p = grad.ndim
-    if getattr(state.pending, "shape", None) != (p,):
-        raise ValueError(f"state: pending must have shape ({p},), got {getattr(state.pending, 'shape', None)}")
     cfg = config.resolved()
     code = cfg.variant == "reference-code"
     s = int(state.count)

@@ -395,22 +395,16 @@ def _init_arrays(shape_or_array, config, dtype, xp, diag: float):
 
 
 def _check_state(grad, state, config, State, Config, mats: tuple[str, ...]):
-    """Validate an update's inputs; return (xp, shape, (g, tau))."""
+    """Validate an update's inputs (the state through ``algorithm.check_state``); return (xp, shape, (g, tau))."""
     algorithm.check_types(state, config, State, Config)
     like = state.template
     shape = tuple(like.shape[1:])
-    xp = algorithm.check_grad(grad, like, shape=shape, dtype=like.dtype)
+    xp = algorithm.check_grad(grad, like, shape=shape, dtype=like.dtype, like_name="state.template")
     g, tau, _ = layout(shape, config.tau, config.remainder)
-    for name in mats:
-        M = getattr(state, name)
-        if tuple(M.shape) != (g, tau, tau) or M.dtype != like.dtype:
-            raise ValueError(f"state: {name} has shape {tuple(M.shape)} and dtype {backend.dtype_name(M.dtype)}, but "
-                             f"config.tau = {config.tau!r} on shape {shape} needs {(g, tau, tau)} and "
-                             f"{backend.dtype_name(like.dtype)} (was the state made with another config?)")
-    if tuple(state.v.shape) != (g, tau) or state.v.dtype != like.dtype:
-        raise ValueError(f"state: v has shape {tuple(state.v.shape)}, expected {(g, tau)}")
-    if getattr(state.count, "ndim", None) != 0:
-        raise ValueError("state: count must be a 0-d int32 array")
+    dt = grad.dtype
+    expected = {"count": ((), xp.int32), "v": ((g, tau), dt), "residual": ((g,), dt), "template": ((0, *shape), dt)}
+    expected.update({name: ((g, tau, tau), dt) for name in mats})
+    algorithm.check_state(state, expected, grad, xp)
     return xp, shape, (g, tau)
 
 

@@ -460,18 +460,10 @@ def _code_root(A, e, config, xp):
 def _check_grad(grad, state: ShampooState, config: Config):
     algorithm.check_types(state, config, ShampooState, Config)
     shape = tuple(state.template.shape[1:])
-    xp = algorithm.check_grad(grad, state.template, shape=shape)
-    if len(state.stats) != len(shape) or len(state.roots) != len(shape):
-        raise ValueError(f"state: expected {len(shape)} statistics and roots (one per mode), got "
-                         f"{len(state.stats)} and {len(state.roots)}")
-    want = _dtype_of(config.stat_dtype, grad.dtype, xp)
-    for k, (S, P) in enumerate(zip(state.stats, state.roots)):
-        for label, X in (("stats", S), ("roots", P)):
-            if tuple(X.shape) != (shape[k], shape[k]):
-                raise ValueError(f"state: {label}[{k}] has shape {tuple(X.shape)}, expected {(shape[k], shape[k])}")
-            if X.dtype != want:
-                raise TypeError(f"state: {label}[{k}] is {backend.dtype_name(X.dtype)} but the config asks for "
-                                f"stat dtype {backend.dtype_name(want)}")
+    xp = algorithm.check_grad(grad, state.template, shape=shape, like_name="state.template")
+    mats = [((d, d), _dtype_of(config.stat_dtype, grad.dtype, xp)) for d in shape]
+    expected = {"count": ((), xp.int32), "stats": mats, "roots": mats, "template": ((0, *shape), grad.dtype)}
+    algorithm.check_state(state, expected, grad, xp)
     return xp
 
 

@@ -24,8 +24,10 @@ ids. Hyperparameters live in a frozen ``Config`` passed to every call (never in 
 ``updates`` is the direction flowing through a chain; ``grad`` is the raw gradient that entered the outermost
 chain (grafting's default reference; :func:`chain` passes it to every part, and defaults it to its own input);
 ``params`` (W) is needed only for weight decay (errata 16). States are NamedTuples whose ``count`` field is a
-0-d int32 array of the updates taken; a chain's state is a plain tuple of its parts' states (optax's
-``chain``). No function mutates its inputs; every array result has the namespace, device and dtype of
+0-d int32 array of the updates taken and whose ``template`` field, a (0, *shape) array without data, records the
+parameter's shape and dtype: ``updates`` of another shape or dtype are refused, and so is a state holding NaN, Inf
+or arrays of the wrong shape (``algorithm.check_state``); a chain's state is a plain tuple of its parts' states
+(optax's ``chain``). No function mutates its inputs; every array result has the namespace, device and dtype of
 ``updates``. An :class:`~krad_ref.algorithm.Algorithm` (an optimizer) can be a part of a chain or the inner
 optimizer of :func:`blockwise` / :func:`start_preconditioning`: it receives the current updates as its ``grad``.
 
@@ -49,7 +51,9 @@ U the (preconditioned) direction, M the momentum buffer, g~ the graft direction 
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
@@ -115,9 +119,11 @@ class Transform(NamedTuple):
 
 
 class CountState(NamedTuple):
-    """State of a transform that keeps no arrays but its step counter."""
+    """State of a transform that keeps no arrays but its step counter (and the template of its parameter)."""
 
-    count: Array  # shape (), int32; updates taken so far
+    count: Array            # shape (), int32; updates taken so far
+    template: Array = None  # shape (0, *param_shape), param dtype, no data: the shape and dtype updates must have
+                            # (None only in a hand-made CountState(count), which update refuses)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -148,10 +154,26 @@ def _check_state(state, cls, name: str):
         raise ValueError(f"state: expected {cls.__name__} for {name}, got {type(state).__name__}")
 
 
-def _check_updates(updates, name: str = "updates"):
-    xp = validate.float_array(updates, name)
-    validate.finite(updates, name, xp=xp)
+def _check_fitted(updates, state, cls, name: str):
+    """A transform state (it has a ``template``): ``updates`` must have the template's shape and dtype
+    (``algorithm.check_grad``), and the state's own arrays must fit too (``algorithm.check_state``; nested states
+    are checked by their own update). Returns the namespace."""
+    _check_state(state, cls, name)
+    t = state.template
+    if not (hasattr(t, "shape") and hasattr(t, "dtype")):
+        raise ValueError(f"state.template: expected the (0, *shape) array that init makes, got {type(t).__name__} "
+                         f"(re-init the state)")
+    shape = tuple(t.shape[1:])
+    xp = _algorithm.check_grad(updates, t, shape=shape, name="updates", like_name="state.template")
+    _check_own_arrays(state, updates, xp, template=((0, *shape), updates.dtype))
     return xp
+
+
+def _check_own_arrays(state, updates, xp, **specs):
+    """``algorithm.check_state`` on ``state``'s counter and the arrays in ``specs``; other fields are nested states."""
+    expected = dict.fromkeys(state._fields)
+    expected.update(count=((), xp.int32), **specs)
+    _algorithm.check_state(state, expected, updates, xp)
 
 
 def _check_like(x, ref, name: str, ref_name: str):
@@ -170,11 +192,30 @@ def _check_like(x, ref, name: str, ref_name: str):
     validate.finite(x, name)
 
 
-def _call(part, updates, state, config, *, params, grad):
-    """Run one part: a Transform gets ``grad``; an Algorithm (optimizer) sees ``updates`` as its gradient."""
-    if isinstance(part, Transform):
-        return part.update(updates, state, config, params=params, grad=grad)
-    return part.update(updates, state, config, params=params)
+@contextlib.contextmanager
+def _nested(where: str):
+    """Errors about a nested state name its field from the outer state: ``state.factors[1]`` raised by the
+    optimizer of block 0 reads ``state.blocks[0].factors[1]`` (``where`` = ``"state.blocks[0]"``)."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        msg = _STATE_REF.sub(where, str(exc))
+        if type(exc) in (ValueError, TypeError) and msg != str(exc):
+            raise type(exc)(msg).with_traceback(exc.__traceback__) from None  # the inner frames stay
+        raise
+
+
+#: a reference to the state in an error message: ``state.field``, ``state[i]`` or a leading ``state:``
+_STATE_REF = re.compile(r"(?<![\w.])state(?=\.[A-Za-z_]|\[)|^state(?=:)")
+
+
+def _call(part, updates, state, config, *, params, grad, where: str):
+    """Run one part (its state at ``where``): a Transform gets ``grad``; an Algorithm (optimizer) sees ``updates``
+    as its gradient."""
+    with _nested(where):
+        if isinstance(part, Transform):
+            return part.update(updates, state, config, params=params, grad=grad)
+        return part.update(updates, state, config, params=params)
 
 
 def _check_part(part, name: str):
@@ -257,8 +298,8 @@ def chain(*parts) -> Transform:
         check(state, config)
         grad = updates if grad is None else grad
         new_states = []
-        for p, s, c in zip(parts, state, config.parts):
-            updates, s = _call(p, updates, s, c, params=params, grad=grad)
+        for i, (p, s, c) in enumerate(zip(parts, state, config.parts)):
+            updates, s = _call(p, updates, s, c, params=params, grad=grad, where=f"state[{i}]")
             new_states.append(s)
         return updates, tuple(new_states)
 
@@ -270,7 +311,8 @@ def chain(*parts) -> Transform:
             if fn is None:
                 raise ValueError(f"parts[{i}] ({p.name}) has no aliased (code warm-up) behaviour; "
                                  f"warmup='code-alias' needs parts of the code's driver only")
-            x, s = fn(x, s, c, params=params, momentum_alias=momentum_alias)
+            with _nested(f"state[{i}]"):
+                x, s = fn(x, s, c, params=params, momentum_alias=momentum_alias)
             new_states.append(s)
         return x, tuple(new_states)
 
@@ -317,8 +359,14 @@ class NormGraftConfig:
         validate.real_scalar(self.eps, "eps", low=0.0)
 
 
+def _template(c: "_algorithm.Creation"):
+    """The no-data (0, *shape) array that records the parameter's shape and dtype in a state."""
+    return c.xp.zeros((0, *c.shape), dtype=c.dtype, device=c.device)
+
+
 def _count_init(shape_or_array, config, *, dtype=None, xp=None):
-    return CountState(count=_zero_count(_algorithm.creation(shape_or_array, dtype, xp)))
+    c = _algorithm.creation(shape_or_array, dtype, xp)
+    return CountState(count=_zero_count(c), template=_template(c))
 
 
 def _norm_graft_init(shape_or_array, config, *, dtype=None, xp=None):
@@ -344,18 +392,18 @@ def _norm_graft_update(updates, state, config, *, params=None, grad=None):
       (U ||G||_F / (||U||_F + eps), new state).
     """
     _check_config(config, NormGraftConfig, "norm_graft")
-    _check_state(state, CountState, "norm_graft")
-    xp = _check_updates(updates)
+    xp = _check_fitted(updates, state, CountState, "norm_graft")
     if grad is None:
         raise ValueError("grad: norm_graft needs the reference gradient (pass grad=, or run it inside chain())")
     _check_like(grad, updates, "grad", "updates")
-    return graft_norm(updates, grad, eps=config.eps), CountState(_next_count(state.count, xp))
+    return graft_norm(updates, grad, eps=config.eps), CountState(_next_count(state.count, xp), state.template)
 
 
 def _norm_graft_aliased(x, state, config, *, params=None, momentum_alias=True):
     # graft direction and preconditioned direction are both p.grad: the ratio is ||x|| / (||x|| + eps)
-    xp = backend.namespace(x)
-    return graft_norm(x, x, eps=config.eps), CountState(_next_count(state.count, xp))
+    _check_config(config, NormGraftConfig, "norm_graft")
+    xp = _check_fitted(x, state, CountState, "norm_graft")
+    return graft_norm(x, x, eps=config.eps), CountState(_next_count(state.count, xp), state.template)
 
 
 #: Norm grafting to the raw gradient (the code's ``Graft``): U <- U ||G||_F / (||U||_F + 1e-16).
@@ -382,6 +430,7 @@ class NormGraftToConfig:
 class NormGraftToState(NamedTuple):
     count: Array      # shape (), int32; updates taken so far
     reference: Any    # the reference optimizer's state
+    template: Array   # shape (0, *param_shape), param dtype, no data: the shape and dtype updates must have
 
 
 def norm_graft_to(reference) -> Transform:
@@ -404,19 +453,20 @@ def norm_graft_to(reference) -> Transform:
 
     def init(shape_or_array, config, *, dtype=None, xp=None):
         _check_config(config, NormGraftToConfig, name)
-        return NormGraftToState(_zero_count(_algorithm.creation(shape_or_array, dtype, xp)), reference.init(shape_or_array, config.reference,
-                                                                  dtype=dtype, xp=xp))
+        c = _algorithm.creation(shape_or_array, dtype, xp)
+        return NormGraftToState(_zero_count(c), reference.init(shape_or_array, config.reference, dtype=dtype, xp=xp),
+                                _template(c))
 
     def update(updates, state, config, *, params=None, grad=None):
         _check_config(config, NormGraftToConfig, name)
-        _check_state(state, NormGraftToState, name)
-        xp = _check_updates(updates)
+        xp = _check_fitted(updates, state, NormGraftToState, name)  # the reference's state: by its own update
         if grad is None:
             raise ValueError(f"grad: {name} needs the raw gradient (pass grad=, or run it inside chain())")
         _check_like(grad, updates, "grad", "updates")
-        g_tilde, ref_state = _call(reference, grad, state.reference, config.reference, params=params, grad=grad)
+        g_tilde, ref_state = _call(reference, grad, state.reference, config.reference, params=params, grad=grad,
+                                   where="state.reference")
         return graft_norm(updates, g_tilde, eps=config.eps), NormGraftToState(_next_count(state.count, xp),
-                                                                              ref_state)
+                                                                              ref_state, state.template)
 
     return Transform(name, NormGraftToConfig, NormGraftToState, init, update, None)
 
@@ -467,20 +517,20 @@ def _wd_update(updates, state, config, *, params=None, grad=None):
       (U + lambda W, new state); U unchanged (same object) when lambda = 0.
     """
     _check_config(config, WeightDecayConfig, "weight_decay")
-    _check_state(state, CountState, "weight_decay")
-    xp = _check_updates(updates)
+    xp = _check_fitted(updates, state, CountState, "weight_decay")
     _wd_params(updates, config, params)
     out = updates if config.weight_decay == 0.0 else updates + config.weight_decay * params
-    return out, CountState(_next_count(state.count, xp))
+    return out, CountState(_next_count(state.count, xp), state.template)
 
 
 def _wd_aliased(x, state, config, *, params=None, momentum_alias=True):
     # the code adds lambda W to the preconditioned direction AND to the graft direction; in warm-up both are
     # p.grad, so p.grad receives 2 lambda W (errata 20)
-    xp = backend.namespace(x)
+    _check_config(config, WeightDecayConfig, "weight_decay")
+    xp = _check_fitted(x, state, CountState, "weight_decay")
     _wd_params(x, config, params)
     out = x if config.weight_decay == 0.0 else x + (2.0 * config.weight_decay) * params
-    return out, CountState(_next_count(state.count, xp))
+    return out, CountState(_next_count(state.count, xp), state.template)
 
 
 #: L2 weight decay U <- U + lambda W (needs ``params``; errata 16).
@@ -530,13 +580,8 @@ def _momentum_init(shape_or_array, config, *, dtype=None, xp=None):
 def _momentum_check(updates, state, config):
     _check_config(config, MomentumConfig, "momentum")
     _check_state(state, MomentumState, "momentum")
-    xp = _check_updates(updates)
-    if tuple(state.M.shape) != tuple(updates.shape):
-        raise ValueError(f"updates: shape {tuple(updates.shape)} does not match the state's "
-                         f"{tuple(state.M.shape)}")
-    if state.M.dtype != updates.dtype:
-        raise TypeError(f"updates: dtype {backend.dtype_name(updates.dtype)} does not match the state's "
-                        f"{backend.dtype_name(state.M.dtype)}")
+    xp = _algorithm.check_grad(updates, state.M, name="updates", like_name="state.M")
+    _check_own_arrays(state, updates, xp, M=(tuple(updates.shape), updates.dtype))
     return xp
 
 
@@ -645,9 +690,10 @@ class StartPreconditioningConfig:
 
 
 class StartPreconditioningState(NamedTuple):
-    count: Array   # shape (), int32; updates taken so far (the code's k = count + 1 at the next update)
-    precond: Any   # the preconditioner's state (updated on every step, warm-up included)
-    post: Any      # the post transform's state (None without post)
+    count: Array     # shape (), int32; updates taken so far (the code's k = count + 1 at the next update)
+    precond: Any     # the preconditioner's state (updated on every step, warm-up included)
+    post: Any        # the post transform's state (None without post)
+    template: Array  # shape (0, *param_shape), param dtype, no data: the shape and dtype updates must have
 
 
 def start_preconditioning(precond, post=None) -> Transform:
@@ -692,15 +738,15 @@ def start_preconditioning(precond, post=None) -> Transform:
         c = _algorithm.creation(shape_or_array, dtype, xp)
         ps = precond.init(shape_or_array, config.precond, dtype=dtype, xp=xp)
         qs = None if post is None else post.init(shape_or_array, config.post, dtype=dtype, xp=xp)
-        return StartPreconditioningState(_zero_count(c), ps, qs)
+        return StartPreconditioningState(_zero_count(c), ps, qs, _template(c))
 
     def update(updates, state, config, *, params=None, grad=None):
         check(config)
-        _check_state(state, StartPreconditioningState, name)
-        xp = _check_updates(updates)
+        xp = _check_fitted(updates, state, StartPreconditioningState, name)  # precond, post: by their own updates
         grad = updates if grad is None else grad
         k = _step_index(state.count)
-        U, ps = _call(precond, updates, state.precond, config.precond, params=params, grad=grad)
+        U, ps = _call(precond, updates, state.precond, config.precond, params=params, grad=grad,
+                      where="state.precond")
         warm = k < config.start
         if warm:
             U = updates
@@ -708,10 +754,11 @@ def start_preconditioning(precond, post=None) -> Transform:
         if post is not None:
             no_stats = updates.ndim == 0 or (isinstance(ps, BlockwiseState) and ps.blocks == ())
             if config.warmup == "code-alias" and (warm or no_stats):
-                U, qs = post.aliased(U, state.post, config.post, params=params, momentum_alias=warm)
+                with _nested("state.post"):
+                    U, qs = post.aliased(U, state.post, config.post, params=params, momentum_alias=warm)
             else:
-                U, qs = _call(post, U, state.post, config.post, params=params, grad=grad)
-        return U, StartPreconditioningState(_next_count(state.count, xp), ps, qs)
+                U, qs = _call(post, U, state.post, config.post, params=params, grad=grad, where="state.post")
+        return U, StartPreconditioningState(_next_count(state.count, xp), ps, qs, state.template)
 
     return Transform(name, StartPreconditioningConfig, StartPreconditioningState, init, update, None)
 
@@ -863,8 +910,9 @@ class BlockwiseConfig:
 
 
 class BlockwiseState(NamedTuple):
-    count: Array    # shape (), int32; updates taken so far
-    blocks: tuple   # one inner state per block, in BlockPartitioner block order; () for an order-0 shape
+    count: Array     # shape (), int32; updates taken so far
+    blocks: tuple    # one inner state per block, in BlockPartitioner block order; () for an order-0 shape
+    template: Array  # shape (0, *param_shape), param dtype, no data: the shape and dtype updates must have
 
 
 def _blockwise_layout(shape, config):
@@ -906,12 +954,11 @@ def blockwise(optimizer) -> Transform:
         _, part = _blockwise_layout(shape, config)
         blocks = () if part is None else tuple(
             optimizer.init(bshape, config.inner, dtype=dtype, xp=xp) for bshape in part.block_shapes)
-        return BlockwiseState(_zero_count(c), blocks)
+        return BlockwiseState(_zero_count(c), blocks, _template(c))
 
     def update(updates, state, config, *, params=None, grad=None):
         check(config)
-        _check_state(state, BlockwiseState, name)
-        xp = _check_updates(updates)
+        xp = _check_fitted(updates, state, BlockwiseState, name)
         shape = tuple(updates.shape)
         merged, part = _blockwise_layout(shape, config)
         n_blocks = 0 if part is None else part.num_blocks
@@ -922,7 +969,7 @@ def blockwise(optimizer) -> Transform:
             _check_like(params, updates, "params", "updates")
         count = _next_count(state.count, xp)
         if part is None:
-            return updates, BlockwiseState(count, ())
+            return updates, BlockwiseState(count, (), state.template)
         gb = part.partition(xp.reshape(updates, merged))
         gr = None if grad is None else part.partition(xp.reshape(grad, merged))
         pb = None if params is None else part.partition(xp.reshape(params, merged))
@@ -930,11 +977,11 @@ def blockwise(optimizer) -> Transform:
         for j, (g, s) in enumerate(zip(gb, state.blocks)):
             w = None if pb is None else pb[j]
             r = None if gr is None else gr[j]
-            d, s = _call(optimizer, g, s, config.inner, params=w, grad=r)
+            d, s = _call(optimizer, g, s, config.inner, params=w, grad=r, where=f"state.blocks[{j}]")
             outs.append(d)
             states.append(s)
         out = xp.reshape(part.merge(outs), shape)
-        return out, BlockwiseState(count, tuple(states))
+        return out, BlockwiseState(count, tuple(states), state.template)
 
     return Transform(name, BlockwiseConfig, BlockwiseState, init, update, None)
 

@@ -26,7 +26,8 @@ def test_unknown_id_lists_the_known_ones():
         algorithm.get("nope")
 
 
-def test_duplicate_registration_is_refused():
+def test_duplicate_registration_is_refused(monkeypatch):
+    monkeypatch.setattr(algorithm, "_REGISTRY", dict(algorithm._REGISTRY))  # the toy id must not outlive the test
     alg = algorithm.Algorithm("toy_for_test", object, tuple, lambda *a, **k: None, lambda *a, **k: None)
     algorithm.register(alg)
     algorithm.register(alg)  # the same record again is harmless (module re-import)

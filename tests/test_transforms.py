@@ -242,8 +242,10 @@ def test_blockwise_order0_and_no_merge(xp):
     cfg_nm = T.BlockwiseConfig(ScaleConfig(2.0), block_size=4, merge_dims=False)
     st1 = bw.init((1, 6), cfg_nm, xp=xp)                                # kept as (1, 6): blocks (1,4), (1,2)
     assert [tuple(s.seen.shape) for s in st1.blocks] == [(1, 4), (1, 2)]
-    with pytest.raises(ValueError, match="block states"):
+    with pytest.raises(ValueError, match=r"updates: shape \(1, 6\) does not match"):  # st0 was made for (1,)
         bw.update(rand(xp, (1, 6)), st0, cfg_nm)
+    with pytest.raises(ValueError, match="block states"):
+        bw.update(rand(xp, (1, 6)), st0._replace(template=st1.template), cfg_nm)
     with pytest.raises(TypeError, match="config.inner"):
         bw.init((3,), T.BlockwiseConfig(BlockNormConfig()), xp=xp)
 
