@@ -203,15 +203,29 @@ def unit_roundoff(dtype) -> float:
     # an array (anything with a shape) stands for its dtype; a scalar type like np.float32 is a dtype itself
     is_array = hasattr(dtype, "shape") and hasattr(dtype, "dtype") and not isinstance(dtype, type)
     dt = dtype.dtype if is_array else dtype
+    key = (type(dt), dt)  # the type first: dtypes of two libraries are never compared with each other
+    try:
+        return _UNIT_ROUNDOFF_OF[key]  # the answer below, remembered per dtype object (hashable dtypes only)
+    except (KeyError, TypeError):
+        pass
     name = dtype_name(dt)
     if name not in _UNIT_ROUNDOFF:
         raise TypeError(f"unit_roundoff: expected a real floating dtype, got {name}")
+    try:
+        _UNIT_ROUNDOFF_OF[key] = _UNIT_ROUNDOFF[name]
+    except TypeError:  # an unhashable dtype object
+        pass
     return _UNIT_ROUNDOFF[name]
+
+
+_UNIT_ROUNDOFF_OF: dict = {}
 
 
 def is_real_floating(x, xp=None) -> bool:
     """True when the array ``x`` has a real floating dtype."""
     xp = namespace(x) if xp is None else xp
+    if is_numpy(xp) and hasattr(x.dtype, "kind"):
+        return x.dtype.kind == "f"  # NumPy's real floating kinds: what isdtype(., "real floating") tests, faster
     return bool(xp.isdtype(x.dtype, "real floating"))
 
 

@@ -176,7 +176,8 @@ def _root(L, exponent: float, prev, *, method: str, root_dtype, shift: float, cl
     ``linalg.psd_root_iteration`` warm-started from the previous root ``prev`` (a seed only: errata 12).
     """
     dt = L.dtype
-    A = L if root_dtype is None else xp.astype(L, getattr(xp, root_dtype))
+    # copy=False: a root_dtype equal to L's dtype is no cast at all (the same values, nothing here writes to A)
+    A = L if root_dtype is None else xp.astype(L, getattr(xp, root_dtype), copy=False)
     n = A.shape[0]
     if exponent == 1.0:  # the code returns the statistic itself (no ridge, no eigh)
         X = (A + xp.matrix_transpose(A)) / 2
@@ -187,7 +188,7 @@ def _root(L, exponent: float, prev, *, method: str, root_dtype, shift: float, cl
     try:
         if method == "iterative":
             q = _check_iterative_exponent(exponent)
-            X0 = prev if root_dtype is None else xp.astype(prev, A.dtype)
+            X0 = prev if root_dtype is None else xp.astype(prev, A.dtype, copy=False)
             X = linalg.psd_root_iteration(A, q, X0=X0, max_iter=max_iter, on_fail="eigh", check=False).root
         elif clamp:
             w, V = backend.eigh((A + xp.matrix_transpose(A)) / 2)
