@@ -4,6 +4,8 @@
     python benchmarks/steps.py --sizes 256 1024 --shapes 1024x512 --threads 1 --repeat 5
     python benchmarks/steps.py --variant reference-code --algorithms kradagrad_star shampoo32
     python benchmarks/steps.py --profile kradagrad --sizes 1024 --threads 1    # where one step's time goes
+    python benchmarks/steps.py --sizes 512 1024 --shapes --freqs 1 --small 32x16   # + torch budget, small rows
+    python benchmarks/steps.py --backend cupy --sizes 1024 2048 4096 --shapes --threads 1
 
 What is timed. One optimizer ``update`` (the registered algorithm, ``krad_ref.algorithm.get(id)``, default Config
 of ``--variant`` with ``root_freq = f``) on a float32 (m, n) gradient, after a warm-up of ``--warmup`` steps so
@@ -38,6 +40,20 @@ kernels its step cannot avoid, each timed here on the same shapes and dtypes, at
   the ratio step / budget measures them. Target (performance.md): ratio <= 1.1 at every size, 1 and 2 threads
   (the issue asks 1.25 at 1024). PASS/MISS is printed per row; nothing is asserted.
 
+Beside krad_ref's own budget, when torch is installed, a torch kernel budget: the same plan timed with
+``torch.linalg.eigh``/``eigvalsh`` and ``torch.matmul`` on the same shapes, dtypes and thread count
+(``torch.set_num_threads``): what a PyTorch user's step is built from, so ``vs torch`` <= 1.0 means the
+NumPy step is as fast as torch's kernels alone (issue 14's target at 2 threads, 512-2048).
+
+Small problems (``--small``, default 32x16): per-update time of krad_ref's ``update`` against the same operations
+written as bare NumPy/SciPy (Gram, t, Eq. 13, ``scipy.linalg.eigh(driver="evd")`` roots, the two-sided product;
+no checks, no state objects), at one thread; the difference is krad_ref's per-update overhead.
+
+``--backend cupy``: gradients, state and kernels on the GPU (CuPy); every timed region starts and ends with a
+device synchronisation, and the kernel budget is CuPy's own ``cupy.linalg.eigh`` (cuSOLVER syevd) and GEMM;
+``--threads`` is ignored (no BLAS pools), the torch budget and the small-problem rows are NumPy-only. Without
+CuPy and a GPU the script says so and exits with status 2. (Written without a GPU at hand: untested.)
+
 Conventions as benchmarks/roots.py: OPENBLAS_THREAD_TIMEOUT=4 is set before NumPy is imported (NumPy's and
 SciPy's OpenBLAS pools otherwise spin against each other: performance.md fact 2); threadpoolctl limits every
 BLAS pool per run (``--threads``; both figures are printed); compare rows of one run only (the machine is
@@ -55,6 +71,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Callable, NamedTuple  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -63,6 +80,9 @@ import numpy as np  # noqa: E402
 from krad_ref import algorithm, backend  # noqa: E402
 
 TARGET = 1.1        # performance.md
+#: the timer (``--clock``): wall time, or process CPU time (1-thread rows on a loaded machine: CPU time is the
+#: work done, which other processes' load inflates far less than wall time; meaningless for 2 threads or GPUs)
+CLOCK = time.perf_counter
 ISSUE_TARGET = 1.25  # the issue's figure at 1024
 ALGORITHMS = ("kradagrad_star", "kradagrad", "shampoo32", "shampoo32_root64", "shampoo64")
 
@@ -103,7 +123,7 @@ def statistics_of(alg: str, state) -> list[np.ndarray]:
     """The matrices the row's root step decomposes (per mode), in the root dtype."""
     root_dt = dtypes(alg)[1]
     mats = state.stats if alg.startswith("shampoo") else state.factors
-    return [np.ascontiguousarray(M.astype(root_dt)) for M in mats]
+    return [np.ascontiguousarray(backend.to_numpy(M).astype(root_dt)) for M in mats]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -141,42 +161,78 @@ def kernel_plan(alg: str, m: int, n: int, f: int, t_rule: str = "frobenius") -> 
     return plan
 
 
+class Engine(NamedTuple):
+    """The library a kernel budget is timed with: conversion of NumPy operands, the kernels, a synchronisation."""
+
+    name: str
+    convert: Callable
+    gemm: Callable
+    eigh: Callable
+    eigvalsh: Callable
+    sync: Callable
+
+
+def numpy_engine() -> Engine:
+    return Engine("numpy", lambda a: a, lambda x, y: x @ y, backend.eigh, backend.eigvalsh, lambda: None)
+
+
+def torch_engine():
+    """torch's CPU kernels (None when torch is not installed)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return Engine("torch", torch.from_numpy, torch.matmul, torch.linalg.eigh, torch.linalg.eigvalsh, lambda: None)
+
+
+def cupy_engine() -> Engine:
+    import cupy
+
+    def sync():
+        cupy.cuda.Device().synchronize()
+
+    return Engine("cupy", cupy.asarray, cupy.matmul, cupy.linalg.eigh, cupy.linalg.eigvalsh, sync)
+
+
 class Kernels:
-    """The bare kernels of one row's plan: random GEMM operands (cached per shape) and the row's statistics."""
+    """The bare kernels of one row's plan in one engine: random GEMM operands (cached per shape) and the row's
+    statistics."""
 
     _operands: dict = {}
 
-    def __init__(self, plan):
+    def __init__(self, plan, engine: Engine):
         self.plan = plan
+        self.engine = engine
         self.gemms = sorted({k for _, k in plan if k[0] == "gemm"})
         self.modes = sorted({k[1] for _, k in plan if k[0] == "eigh"})
         self.vmodes = sorted({k[1] for _, k in plan if k[0] == "eigvalsh"})
         for k in self.gemms:
-            if k not in self._operands:
+            if (engine.name, k) not in self._operands:
                 _, a, b, c, dt = k
                 rng = np.random.default_rng(a * 7 + b * 11 + c)
-                self._operands[k] = (rng.standard_normal((a, b)).astype(dt), rng.standard_normal((b, c)).astype(dt))
+                self._operands[(engine.name, k)] = (engine.convert(rng.standard_normal((a, b)).astype(dt)),
+                                                    engine.convert(rng.standard_normal((b, c)).astype(dt)))
         self.best = {k: math.inf for k in self.gemms}
         self.best.update({("eigh", i): math.inf for i in self.modes})
         self.best.update({("eigvalsh", i): math.inf for i in self.vmodes})
 
+    def _time(self, key, fn, *args):
+        sync = self.engine.sync
+        sync()
+        t0 = CLOCK()
+        fn(*args)
+        sync()
+        self.best[key] = min(self.best[key], CLOCK() - t0)
+
     def time_once(self, stats):
-        """Time every kernel once (eigh on the current statistics); keep each kernel's minimum."""
+        """Time every kernel once (eigh on the current statistics, host arrays); keep each kernel's minimum."""
+        e = self.engine
         for k in self.gemms:
-            X, Y = self._operands[k]
-            t0 = time.perf_counter()
-            X @ Y
-            self.best[k] = min(self.best[k], time.perf_counter() - t0)
+            self._time(k, e.gemm, *self._operands[(e.name, k)])
         for i in self.modes:
-            M = stats[i]
-            t0 = time.perf_counter()
-            backend.eigh(M)
-            self.best[("eigh", i)] = min(self.best[("eigh", i)], time.perf_counter() - t0)
+            self._time(("eigh", i), e.eigh, e.convert(stats[i]))
         for i in self.vmodes:
-            M = stats[i]
-            t0 = time.perf_counter()
-            backend.eigvalsh(M)
-            self.best[("eigvalsh", i)] = min(self.best[("eigvalsh", i)], time.perf_counter() - t0)
+            self._time(("eigvalsh", i), e.eigvalsh, e.convert(stats[i]))
 
     def budget(self) -> tuple[float, float, float]:
         """(total, eigh part, gemm part) seconds per step."""
@@ -188,15 +244,17 @@ class Kernels:
 # ---------------------------------------------------------------------------------------------------------
 # timing one row
 
-def time_row(alg: str, variant: str, m: int, n: int, f: int, repeat: int, warmup: int, grads):
-    """(seconds per step, (budget, eigh, gemm)) for one row.
+def time_row(alg: str, variant: str, m: int, n: int, f: int, repeat: int, warmup: int, grads, engines):
+    """(seconds per step, [(budget, eigh, gemm) per engine]) for one row.
 
-    Rounds alternate one timing window of period(alg, f) steps with one bare run of every kernel of the budget,
-    so both see the same machine load; each is the minimum over ``repeat`` rounds. The window is aligned on
-    the schedule (count % period == 0), so every window holds the same phases.
+    Rounds alternate one timing window of period(alg, f) steps with one bare run of every kernel of each
+    engine's budget, so all see the same machine load; each is the minimum over ``repeat`` rounds. The window
+    is aligned on the schedule (count % period == 0), so every window holds the same phases. ``grads`` live in
+    the first engine's library (the one krad_ref runs on).
     """
     a, cfg = make(alg, variant, f)
-    state = a.init((m, n), cfg, dtype=np.float32)
+    xp = backend.namespace(grads[0])
+    state = a.init((m, n), cfg, dtype=xp.float32, xp=xp)
     P = period(alg, f)
     i = 0
     for _ in range(max(warmup, P)):
@@ -206,47 +264,145 @@ def time_row(alg: str, variant: str, m: int, n: int, f: int, repeat: int, warmup
         _, state = a.update(grads[i % len(grads)], state, cfg)
         i += 1
     t_rule = getattr(cfg.resolved(), "t_rule", "frobenius") if hasattr(cfg, "resolved") else "frobenius"
-    kernels = Kernels(kernel_plan(alg, m, n, f, t_rule))
-    kernels.time_once(statistics_of(alg, state))  # warm the kernels' first call
-    kernels.best = dict.fromkeys(kernels.best, math.inf)
+    kernels = [Kernels(kernel_plan(alg, m, n, f, t_rule), e) for e in engines]
+    for k in kernels:
+        k.time_once(statistics_of(alg, state))  # warm the kernels' first call
+        k.best = dict.fromkeys(k.best, math.inf)
+    sync = engines[0].sync
     best = math.inf
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        sync()
+        t0 = CLOCK()
         for _ in range(P):
             _, state = a.update(grads[i % len(grads)], state, cfg)
             i += 1
-        best = min(best, (time.perf_counter() - t0) / P)
-        kernels.time_once(statistics_of(alg, state))
-    return best, kernels.budget()
+        sync()
+        best = min(best, (CLOCK() - t0) / P)
+        stats = statistics_of(alg, state)
+        for k in kernels:
+            k.time_once(stats)
+    return best, [k.budget() for k in kernels]
 
 
 def run(args) -> list[dict]:
     from threadpoolctl import threadpool_limits
 
     shapes = [(s, s) for s in args.sizes] + [tuple(int(x) for x in sh.lower().split("x")) for sh in args.shapes]
+    engines = [cupy_engine()] if args.backend == "cupy" else [numpy_engine()]
+    torch_e = torch_engine() if args.backend == "numpy" else None
+    if torch_e is not None:
+        engines.append(torch_e)
+    thread_counts = args.threads if args.backend == "numpy" else [0]
     rows = []
     for (m, n) in shapes:
-        grads = gradients(m, n, 4, seed=m * 1000 + n)
-        for threads in args.threads:
-            with threadpool_limits(limits=threads):
+        grads = [engines[0].convert(g) for g in gradients(m, n, 4, seed=m * 1000 + n)]
+        for threads in thread_counts:
+            with threadpool_limits(limits=threads or None):
+                _torch_threads(torch_e, threads)
                 for alg in args.algorithms:
                     for f in args.freqs:
                         try:
-                            t_step, (budget, t_e, t_g) = time_row(alg, args.variant, m, n, f, args.repeat,
-                                                                  args.warmup, grads)
+                            t_step, budgets = time_row(alg, args.variant, m, n, f, args.repeat, args.warmup, grads,
+                                                       engines)
                         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # report, go on
                             msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:150]}"
                             rows.append(dict(shape=f"{m}x{n}", alg=alg, f=f, threads=threads, error=msg))
                             print(f"  {m}x{n} thr={threads} {alg:<17} f={f}: ERROR {msg}", file=sys.stderr,
                                   flush=True)
                             continue
+                        budget, t_e, t_g = budgets[0]
+                        torch_budget = budgets[1][0] if len(budgets) > 1 else math.nan
                         ratio = t_step / budget
                         rows.append(dict(shape=f"{m}x{n}", alg=alg, f=f, threads=threads, step=t_step,
-                                         budget=budget, eigh=t_e, gemm=t_g, ratio=ratio, error=""))
+                                         budget=budget, eigh=t_e, gemm=t_g, ratio=ratio, torch=torch_budget,
+                                         error=""))
                         print(f"  {m}x{n} thr={threads} {alg:<17} f={f}: step {t_step * 1e3:8.2f} ms, budget "
                               f"{budget * 1e3:8.2f} ms (eigh {t_e * 1e3:.2f} + gemm {t_g * 1e3:.2f}), ratio "
-                              f"{ratio:.2f}  [load {os.getloadavg()[0]:.1f}]", file=sys.stderr, flush=True)
+                              f"{ratio:.2f}, torch budget {torch_budget * 1e3:.2f} ms  [load "
+                              f"{os.getloadavg()[0]:.1f}]", file=sys.stderr, flush=True)
     return rows
+
+
+def _torch_threads(engine, threads: int) -> None:
+    if engine is not None and threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# small problems: krad_ref's update against the same operations in bare NumPy
+
+def _bare_root(X, e):
+    """V diag(max(w, 0)^e) V^T, symmetrised: the eigh root as a NumPy user writes it (same LAPACK driver)."""
+    import scipy.linalg
+
+    w, V = scipy.linalg.eigh(X, driver="evd", check_finite=False)
+    P = (V * np.maximum(w, 0) ** e) @ V.T
+    return (P + P.T) / 2
+
+
+def bare_kradagrad_star(G, L, R):
+    """Alg. 1 (paper variant defaults: Frobenius t, L_0 = I, roots L^{1/4}, every step), no checks."""
+    A = G @ G.T
+    N = L @ A
+    L = L - (N @ L) / (1 + np.linalg.norm(N))
+    L = (L + L.T) / 2
+    B = G.T @ G
+    M = R @ B
+    R = R - (M @ R) / (1 + np.linalg.norm(M))
+    R = (R + R.T) / 2
+    return _bare_root(L, 0.25) @ G @ _bare_root(R, 0.25), L, R
+
+
+def bare_shampoo(G, L, R, eps=1e-6):
+    """Shampoo (paper variant defaults: (S + eps I)^{-1/4} by eigh, every step), no checks."""
+    L = L + G @ G.T
+    R = R + G.T @ G
+    return _bare_root(L + eps * np.eye(L.shape[0], dtype=L.dtype), -0.25) @ G @ \
+        _bare_root(R + eps * np.eye(R.shape[0], dtype=R.dtype), -0.25), L, R
+
+
+SMALL = {"kradagrad_star": (bare_kradagrad_star, 1.0), "shampoo32": (bare_shampoo, 0.0)}
+
+
+def time_small(shape, repeat: int, reps: int = 200, algorithms=algorithm) -> list[dict]:
+    """Per-update seconds of krad_ref and of the bare NumPy step (minimum over ``repeat`` rounds of ``reps``
+    updates, the two interleaved round by round), one BLAS thread, in process CPU time (``time.process_time``:
+    with one thread it is the update's own time, which other processes' load inflates far less than wall time).
+    ``algorithms``: the registry to take the updates from (another checkout's ``krad_ref.algorithm`` compares
+    versions)."""
+    from threadpoolctl import threadpool_limits
+
+    m, n = shape
+    grads = gradients(m, n, 4, seed=1)
+    rows = []
+    with threadpool_limits(limits=1):
+        for alg, (bare, init) in SMALL.items():
+            a = algorithms.get(alg.removesuffix("32"))
+            cfg = a.Config()
+            state = a.init((m, n), cfg, dtype=np.float32)
+            L, R = init * np.eye(m, dtype=np.float32), init * np.eye(n, dtype=np.float32)
+            best_k = best_b = math.inf
+            for _ in range(repeat):
+                t0 = time.process_time()
+                for i in range(reps):
+                    _, state = a.update(grads[i % 4], state, cfg)
+                best_k = min(best_k, (time.process_time() - t0) / reps)
+                t0 = time.process_time()
+                for i in range(reps):
+                    _, L, R = bare(grads[i % 4], L, R)
+                best_b = min(best_b, (time.process_time() - t0) / reps)
+            rows.append(dict(shape=f"{m}x{n}", alg=alg, step=best_k, bare=best_b))
+    return rows
+
+
+def small_table(rows) -> str:
+    out = [f"{'shape':>10} {'algorithm':<17} {'update us':>10} {'bare NumPy us':>14} {'overhead us':>12}"]
+    for r in rows:
+        out.append(f"{r['shape']:>10} {r['alg']:<17} {r['step'] * 1e6:>10.0f} {r['bare'] * 1e6:>14.0f} "
+                   f"{(r['step'] - r['bare']) * 1e6:>12.0f}")
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -263,7 +419,8 @@ def header(args) -> str:
         "# krad_ref per-step benchmark (benchmarks/steps.py)",
         f"# python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, cpus "
         f"{os.cpu_count()}, OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}",
-        f"# BLAS pools: {'; '.join(blas)}",
+        f"# BLAS pools: {'; '.join(blas)}; krad_ref.backend.PARALLEL_MODES={backend.PARALLEL_MODES!r}",
+        f"# backend {args.backend}; clock {args.clock}; torch budget: {_torch_version()}",
         f"# variant {args.variant}; float32 gradients; warm-up {args.warmup} steps; seconds = min over "
         f"{args.repeat} windows, per step",
         "# budget = the row's eigh calls (on its own statistics) + its GEMMs, timed bare in this run, same "
@@ -274,9 +431,19 @@ def header(args) -> str:
     ])
 
 
+def _torch_version() -> str:
+    try:
+        import torch
+    except ImportError:
+        return "torch not installed"
+    return f"torch {torch.__version__} (torch.linalg.eigh + torch.matmul, same shapes, dtypes, threads)"
+
+
 def table(rows) -> str:
+    torch_col = any(not r["error"] and not math.isnan(r["torch"]) for r in rows)
+    extra = f" {'torch ms':>9} {'vs torch':>8}" if torch_col else ""
     out = [f"{'shape':>10} {'algorithm':<17} {'f':>2} {'thr':>3} {'step ms':>9} {'budget ms':>10} "
-           f"{'eigh ms':>8} {'gemm ms':>8} {'ratio':>6}  verdict"]
+           f"{'eigh ms':>8} {'gemm ms':>8} {'ratio':>6}{extra}  verdict"]
     for r in rows:
         if r["error"]:
             out.append(f"{r['shape']:>10} {r['alg']:<17} {r['f']:>2} {r['threads']:>3} {'-':>9} {'-':>10} {'-':>8} "
@@ -285,9 +452,11 @@ def table(rows) -> str:
         verdict = "PASS" if r["ratio"] <= TARGET else "MISS"
         if verdict == "MISS" and r["ratio"] <= ISSUE_TARGET:
             verdict += " (<= 1.25)"
+        if torch_col:
+            extra = f" {r['torch'] * 1e3:>9.2f} {r['step'] / r['torch']:>8.2f}"
         out.append(f"{r['shape']:>10} {r['alg']:<17} {r['f']:>2} {r['threads']:>3} {r['step'] * 1e3:>9.2f} "
                    f"{r['budget'] * 1e3:>10.2f} {r['eigh'] * 1e3:>8.2f} {r['gemm'] * 1e3:>8.2f} "
-                   f"{r['ratio']:>6.2f}  {verdict}")
+                   f"{r['ratio']:>6.2f}{extra}  {verdict}")
     return "\n".join(out)
 
 
@@ -331,6 +500,12 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timing windows per row (minimum is reported)")
     ap.add_argument("--warmup", type=int, default=4, help="optimizer steps before timing")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="BLAS thread counts (threadpoolctl)")
+    ap.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
+                    help="where krad_ref and the budget's kernels run (cupy: GPU, device-synchronised timing)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="timer of the main table: wall time, or process CPU time (only for --threads 1)")
+    ap.add_argument("--small", nargs="*", default=["32x16"],
+                    help="shapes of the small-problem rows (krad_ref vs bare NumPy, 1 thread); none: skip")
     ap.add_argument("--profile", choices=ALGORITHMS, default=None,
                     help="instead of the table: cProfile --repeat windows of this algorithm at the first size (else "
                          "the first shape), first f, first thread count")
@@ -340,6 +515,17 @@ def main(argv=None) -> int:
     except ImportError:
         print("error: benchmarks/steps.py needs threadpoolctl (pip install -e '.[bench]')", file=sys.stderr)
         return 2
+    if args.backend == "cupy" and not backend.available("cupy"):
+        print("error: --backend cupy needs CuPy and a usable GPU (pip install -e '.[gpu]'); neither was found",
+              file=sys.stderr)
+        return 2
+    if args.clock == "cpu":
+        if args.backend != "numpy" or args.threads != [1]:
+            print("error: --clock cpu measures one thread on the CPU: use it with --threads 1 and the numpy backend",
+                  file=sys.stderr)
+            return 2
+        global CLOCK
+        CLOCK = time.process_time
     if args.profile:
         profile(args)
         return 0
@@ -349,8 +535,16 @@ def main(argv=None) -> int:
     backend.eigh(W.astype(np.float64))
     t0 = time.perf_counter()
     rows = run(args)
+    small = []
+    if args.backend == "numpy":
+        for sh in args.small:
+            small += time_small(tuple(int(x) for x in sh.lower().split("x")), args.repeat)
     print(header(args))
     print(table(rows))
+    if small:
+        print("# small problems: one update, 1 thread, process CPU time, krad_ref vs the same operations in bare "
+              "NumPy/SciPy")
+        print(small_table(small))
     print(f"# wall time {time.perf_counter() - t0:.0f} s")
     return 0
 

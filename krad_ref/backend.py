@@ -14,6 +14,10 @@ Conventions, after SciPy's and scikit-learn's array-API code:
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
+import threading
 from typing import Any
 
 import array_api_compat
@@ -38,6 +42,10 @@ __all__ = [
     "eigh",
     "eigvalsh",
     "rng",
+    "PARALLEL_MODES",
+    "PARALLEL_MIN_ORDER",
+    "map_modes",
+    "gram_via_syrk",
 ]
 
 #: The backends a caller may select by name, simplest first.
@@ -55,11 +63,26 @@ def namespace(*arrays: Any):
     arrs = [a for a in arrays if a is not None and not isinstance(a, (bool, int, float, complex))]
     if not arrs:
         raise TypeError("namespace: expected at least one array argument, got none")
+    np = sys.modules.get("numpy")
+    if np is not None and all(type(a) is np.ndarray for a in arrs):
+        # what array_namespace returns for plain ndarrays, without its per-call inspection (~10 us, called
+        # several times per update: issue 14's small-problem overhead)
+        return _numpy_namespace()
     try:
         return array_api_compat.array_namespace(*arrs)
     except TypeError as exc:
         kinds = sorted({type(a).__module__ + "." + type(a).__name__ for a in arrs})
         raise TypeError(f"namespace: arguments are not arrays of one library ({', '.join(kinds)}): {exc}") from None
+
+
+_NUMPY_NS = None
+
+
+def _numpy_namespace():
+    global _NUMPY_NS
+    if _NUMPY_NS is None:
+        _NUMPY_NS = importlib.import_module("array_api_compat.numpy")
+    return _NUMPY_NS
 
 
 def get_namespace(name: str):
@@ -180,15 +203,29 @@ def unit_roundoff(dtype) -> float:
     # an array (anything with a shape) stands for its dtype; a scalar type like np.float32 is a dtype itself
     is_array = hasattr(dtype, "shape") and hasattr(dtype, "dtype") and not isinstance(dtype, type)
     dt = dtype.dtype if is_array else dtype
+    key = (type(dt), dt)  # the type first: dtypes of two libraries are never compared with each other
+    try:
+        return _UNIT_ROUNDOFF_OF[key]  # the answer below, remembered per dtype object (hashable dtypes only)
+    except (KeyError, TypeError):
+        pass
     name = dtype_name(dt)
     if name not in _UNIT_ROUNDOFF:
         raise TypeError(f"unit_roundoff: expected a real floating dtype, got {name}")
+    try:
+        _UNIT_ROUNDOFF_OF[key] = _UNIT_ROUNDOFF[name]
+    except TypeError:  # an unhashable dtype object
+        pass
     return _UNIT_ROUNDOFF[name]
+
+
+_UNIT_ROUNDOFF_OF: dict = {}
 
 
 def is_real_floating(x, xp=None) -> bool:
     """True when the array ``x`` has a real floating dtype."""
     xp = namespace(x) if xp is None else xp
+    if is_numpy(xp) and hasattr(x.dtype, "kind"):
+        return x.dtype.kind == "f"  # NumPy's real floating kinds: what isdtype(., "real floating") tests, faster
     return bool(xp.isdtype(x.dtype, "real floating"))
 
 
@@ -217,11 +254,14 @@ def eigh(A):
     xp = namespace(A)
     try:
         if is_numpy(xp) and A.ndim == 2:
-            import scipy.linalg
-
             if A.shape[-1] == 0:
                 return np.linalg.eigh(A)
-            w, V = scipy.linalg.eigh(A, lower=True, driver="evd", check_finite=False)
+            res = _syevd(A, compute_v=1)
+            if res is None:  # not float32/64, or LAPACK reported a failure: scipy answers or raises its error
+                import scipy.linalg
+
+                res = scipy.linalg.eigh(A, lower=True, driver="evd", check_finite=False)
+            w, V = res
             return w.astype(A.dtype, copy=False), V.astype(A.dtype, copy=False)
         res = xp.linalg.eigh(A)
     except np.linalg.LinAlgError as exc:
@@ -236,16 +276,174 @@ def eigvalsh(A):
     xp = namespace(A)
     try:
         if is_numpy(xp):
-            import scipy.linalg
-
             if A.shape[-1] == 0:
                 return xp.linalg.eigvalsh(A)
-            return scipy.linalg.eigh(A, lower=True, eigvals_only=True, driver="evd", check_finite=False).astype(
-                A.dtype, copy=False
-            )
+            res = _syevd(A, compute_v=0)
+            if res is None:
+                import scipy.linalg
+
+                w = scipy.linalg.eigh(A, lower=True, eigvals_only=True, driver="evd", check_finite=False)
+            else:
+                w = res[0]
+            return w.astype(A.dtype, copy=False)
         return xp.linalg.eigvalsh(A)
     except np.linalg.LinAlgError as exc:
         raise _eigh_failed(A, exc) from None
+
+
+#: (dtype char, n, compute_v) -> (LAPACK ?syevd, its lwork/liwork), filled on first use
+_SYEVD: dict = {}
+
+
+def _syevd(A, *, compute_v: int):
+    """``scipy.linalg.eigh(A, lower=True, driver="evd", check_finite=False)`` without its per-call set-up.
+
+    The same LAPACK routine, called with the same arguments scipy passes (lower=1, compute_v, the workspace
+    sizes from the same ``?syevd_lwork`` query, which depends on (dtype, n, compute_v) only, so it is cached),
+    hence the same bits; what is skipped is scipy's argument inspection and the workspace query, ~40 us of a
+    32 x 32 float32 eigh's ~100 us. Returns None (the caller then asks scipy, which raises scipy's own error or
+    handles the dtype) for anything but a 2-D float32/float64 ndarray, for a failed LAPACK call (info != 0) and
+    when this scipy lacks the helper used here.
+    """
+    import numpy as np
+
+    if type(A) is not np.ndarray or A.ndim != 2 or A.dtype.char not in "fd":
+        return None
+    key = (A.dtype.char, A.shape[0], compute_v)
+    entry = _SYEVD.get(key)
+    if entry is None:
+        try:
+            from scipy.linalg import lapack
+
+            drv, drvlw = lapack.get_lapack_funcs(("syevd", "syevd_lwork"), (A,))
+            lwork, liwork = lapack._compute_lwork(drvlw, n=A.shape[0], lower=True, compute_v=compute_v)
+        except (ImportError, AttributeError, TypeError, ValueError):  # a scipy without these: use its eigh
+            return None
+        entry = _SYEVD[key] = (drv, {"lwork": lwork, "liwork": liwork})
+    drv, work = entry
+    w, V, info = drv(a=A, overwrite_a=False, lower=True, compute_v=compute_v, **work)
+    return (w, V) if info == 0 else None
+
+
+def gram_via_syrk(G, xp) -> bool:
+    """True when NumPy computes ``G @ G.T`` and ``G.T @ G`` of the matrix ``G`` by BLAS ?syrk, whose result is
+    exactly symmetric: its matmul passes one buffer as both operands to ?syrk (half a GEMM's flops) and copies the
+    computed triangle onto the other (numpy/_core/src/umath/matmul.c.src: "Use syrk if we have a case of a matrix
+    times its transpose"). That path is taken for a C- or F-contiguous float32/float64 ndarray within BLAS's
+    integer range; a strided G is copied into two separate buffers first and goes to ?gemm, whose result need
+    not be symmetric (tests/test_perf.py has one that is not). False for every other namespace.
+    """
+    import numpy as np
+
+    return (is_numpy(xp) and type(G) is np.ndarray and G.ndim == 2 and G.dtype.char in "fd"
+            and (G.flags.c_contiguous or G.flags.f_contiguous) and max(G.shape) < 2**31 and G.size < 2**31)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# concurrent per-mode work
+
+#: Whether the independent per-mode work of one update (each factor's Gram, statistic update and root: two
+#: tasks for a matrix, p for an order-p tensor) runs concurrently on a thread pool, each task with ONE BLAS
+#: thread. ``"auto"`` (default): for NumPy arrays, when ``threadpoolctl`` is installed and the largest factor
+#: has order >= :data:`PARALLEL_MIN_ORDER`; ``True``: for NumPy arrays whatever the order (needs
+#: threadpoolctl); ``False``: never. Either way at most as many modes run at once as the BLAS thread count in
+#: force (threadpoolctl's limit, OPENBLAS_NUM_THREADS, at most the cores available), so a caller who limits
+#: BLAS to one thread gets the serial update. Set it as ``krad_ref.backend.PARALLEL_MODES = False``.
+#: Why: LAPACK's divide-and-conquer eigh barely uses a second thread (performance.md: 0.113 s at 1 thread,
+#: 0.102 s at 2 for 1024^2 float32), while two eighs on two cores overlap (LAPACK and BLAS release the GIL).
+#: Results: each task runs the serial code at one BLAS thread, so the update is bit-identical to the serial
+#: update at one BLAS thread (tests/test_perf.py). OpenBLAS's eigh (and some GEMMs) at n >~ 300 give other
+#: last bits at 1 and at 2 threads, so against a serial run at 2 BLAS threads the bits differ by rounding, as
+#: between any two thread counts. The BLAS limit is process-wide while the tasks run (that is how
+#: threadpoolctl works): when several Python threads call krad_ref at once, set False.
+PARALLEL_MODES = "auto"
+#: "auto" runs modes concurrently from this factor order on (below, thread hand-off costs more than it saves:
+#: ~50-100 us per update against per-mode work of ~100 us at order 128 on 2 cores; benchmarks/steps.py).
+PARALLEL_MIN_ORDER = 256
+
+_POOLS: dict = {}
+_CONTROLLER = None
+_PARALLEL_LOCK = threading.Lock()
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _parallel_ok(like, order: int) -> bool:
+    setting = PARALLEL_MODES
+    if setting not in ("auto", True, False):
+        raise ValueError(f"PARALLEL_MODES: expected 'auto', True or False, got {setting!r}")
+    if setting is False or not is_numpy(namespace(like)):
+        return False
+    if setting == "auto":
+        if order < PARALLEL_MIN_ORDER or _cores() < 2:
+            return False
+        return _have_threadpoolctl()
+    return True
+
+
+_HAVE_TPC = None
+
+
+def _have_threadpoolctl() -> bool:
+    global _HAVE_TPC
+    if _HAVE_TPC is None:
+        _HAVE_TPC = importlib.util.find_spec("threadpoolctl") is not None
+    return _HAVE_TPC
+
+
+def _controller():
+    """threadpoolctl's view of the loaded BLAS libraries, made once (after scipy.linalg has loaded its own)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        try:
+            import scipy.linalg  # noqa: F401 - load SciPy's OpenBLAS before threadpoolctl looks
+            from threadpoolctl import ThreadpoolController
+        except ImportError as exc:
+            raise ModuleNotFoundError(f"PARALLEL_MODES=True needs threadpoolctl (pip install threadpoolctl): "
+                                      f"{exc}") from None
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
+def map_modes(task, count: int, *, like, order: int):
+    """``[task(0), ..., task(count - 1)]``, the independent per-mode tasks of one update, maybe concurrently.
+
+    Args:
+      task: a function of the mode index; the tasks must not depend on each other (each reads the pre-step
+        state and writes nothing shared).
+      count: the number of modes.
+      like: an array of the update (its namespace decides: only NumPy runs concurrently).
+      order: the largest factor order (the ``"auto"`` threshold, :data:`PARALLEL_MIN_ORDER`).
+
+    Returns:
+      The list of results in mode order. A task's exception propagates, the first in mode order, as serially.
+
+    See :data:`PARALLEL_MODES` for when it runs concurrently and what that means for the bits.
+    """
+    if count < 2 or not _parallel_ok(like, order) or not _PARALLEL_LOCK.acquire(blocking=False):
+        return [task(i) for i in range(count)]
+    try:
+        ctl = _controller()
+        # the BLAS thread budget the caller set (threadpoolctl, OPENBLAS_NUM_THREADS) is the number of cores
+        # krad_ref may use: n BLAS threads let n modes run at once with one each; a budget of 1 stays serial
+        budget = min([lib.num_threads for lib in ctl.lib_controllers if lib.user_api == "blas"] or [1])
+        workers = min(count, budget, _cores())
+        if workers < 2:
+            return [task(i) for i in range(count)]
+        pool = _POOLS.get(workers)
+        if pool is None:  # one pool per worker count (at most the number of cores), so at most `workers` at once
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="krad_ref-modes")
+        with ctl.limit(limits=1, user_api="blas"):
+            return list(pool.map(task, range(count)))
+    finally:
+        _PARALLEL_LOCK.release()
 
 
 def rng(seed):

@@ -173,7 +173,7 @@ def mode_statistic(G, k: int, others: Sequence | None = None, *, check: bool = T
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < G.ndim:
         raise ValueError(f"k: expected a mode in [0, {G.ndim}), got {k!r}")
     if others is None:
-        return _sym(modes.mode_gram(G, k), xp)
+        return _plain_gram(G, k, xp)
     others = tuple(others)
     if len(others) != G.ndim:
         raise ValueError(f"others: expected {G.ndim} entries (one per mode), got {len(others)}")
@@ -187,9 +187,17 @@ def mode_statistic(G, k: int, others: Sequence | None = None, *, check: bool = T
             if F.shape[0] != G.shape[j]:
                 raise ValueError(f"others[{j}]: expected shape ({G.shape[j]}, {G.shape[j]}), got {tuple(F.shape)}")
     if all(F is None for F in mats):
-        return _sym(modes.mode_gram(G, k), xp)
-    H = modes.multi_mode_product(G, mats)
-    return _sym(modes.cross_gram(G, H, k), xp)
+        return _plain_gram(G, k, xp)
+    H = modes._multi_mode_product(G, mats, xp)
+    return _sym(modes._cross_gram(G, H, k, xp), xp)
+
+
+def _plain_gram(G, k: int, xp):
+    """G_(k) G_(k)^T, symmetrized only where it is not exactly symmetric already (modes.gram_is_exactly_symmetric:
+    then (A + A^T) / 2 == A bit for bit and the pass is skipped; the one difference is an entry |a| above half
+    the dtype's largest number, where the skipped a + a would have overflowed to inf)."""
+    A = modes._mode_gram(G, k, xp)
+    return A if modes.gram_is_exactly_symmetric(G, xp) else _sym(A, xp)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -246,7 +254,7 @@ def _t_value_of(L, A, N, rule, scheme, xp):
     if rule == "spectral":
         nrm = linalg.norm_2(N, assume_symmetric=False)
     else:  # "frobenius", or "code" with the alternating scheme
-        nrm = linalg.norm_fro(N)
+        nrm = linalg._norm_fro(N, xp)  # N is formed here from checked L, A: checked by the kernel's own max
     return xp.asarray(1.0 + nrm)
 
 

@@ -38,6 +38,7 @@ are tested against k or s respectively, exactly as in the code.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -139,6 +140,13 @@ def _check_update(grad, state, config, Config, State, alg: str):
     return xp
 
 
+@functools.lru_cache(maxsize=64)
+def _resolved(config):
+    """``config.resolved()``, once per distinct config: a frozen dataclass, so equal configs resolve equally, and
+    the replace-and-revalidate it costs (~20 us) is paid once, not on every update."""
+    return config.resolved()
+
+
 def _count(k: int, like, xp):
     return xp.asarray(k, dtype=xp.int32, device=backend.device(like))
 
@@ -156,7 +164,8 @@ def _root(L, exponent: float, prev, *, method: str, root_dtype, shift: float, cl
     ``linalg.psd_root_iteration`` warm-started from the previous root ``prev`` (a seed only: errata 12).
     """
     dt = L.dtype
-    A = L if root_dtype is None else xp.astype(L, getattr(xp, root_dtype))
+    # copy=False: a root_dtype equal to L's dtype is no cast at all (the same values, nothing here writes to A)
+    A = L if root_dtype is None else xp.astype(L, getattr(xp, root_dtype), copy=False)
     n = A.shape[0]
     if exponent == 1.0:  # the code returns the statistic itself (no ridge, no eigh)
         X = (A + xp.matrix_transpose(A)) / 2
@@ -167,7 +176,7 @@ def _root(L, exponent: float, prev, *, method: str, root_dtype, shift: float, cl
     try:
         if method == "iterative":
             q = _check_iterative_exponent(exponent)
-            X0 = prev if root_dtype is None else xp.astype(prev, A.dtype)
+            X0 = prev if root_dtype is None else xp.astype(prev, A.dtype, copy=False)
             X = linalg.psd_root_iteration(A, q, X0=X0, max_iter=max_iter, on_fail="eigh", check=False).root
         elif clamp:
             w, V = backend.eigh((A + xp.matrix_transpose(A)) / 2)
@@ -357,29 +366,32 @@ def star_update(grad, state: KradagradStarState, config: KradagradStarConfig, *,
     relative error ~ d u kappa(L)^{1 - e}.
     """
     xp = _check_update(grad, state, config, KradagradStarConfig, KradagradStarState, "kradagrad_star")
-    cfg = config.resolved()
+    cfg = _resolved(config)
     k = int(state.count) + 1
     p = grad.ndim
     factors, roots = state.factors, state.roots
     if p == 0:
         return _copy(grad, xp), KradagradStarState(_count(k, state.count, xp), factors, roots)
+    order = max(grad.shape)
+    # the modes are independent (each reads its own pre-step factor): backend.map_modes may run them
+    # concurrently; factors first, then roots, so an error is the one the serial order meets first
     if k % cfg.update_freq == 0:
-        factors = tuple(
-            krad.mode_update(factors, grad, i, cfg.t_rule, scheme="star", beta2=cfg.beta2, damping=cfg.damping,
-                             check=False)
-            for i in range(p)
-        )
+        old = factors
+        factors = tuple(backend.map_modes(
+            lambda i: krad.mode_update(old, grad, i, cfg.t_rule, scheme="star", beta2=cfg.beta2,
+                                       damping=cfg.damping, check=False),
+            p, like=grad, order=order))
     if k % cfg.root_freq == 0:
         e = cfg.exponent_for(p)
-        roots = tuple(
-            _root(F, e, P, method=cfg.root_method, root_dtype=cfg.root_dtype, shift=cfg.root_shift,
-                  clamp=cfg.variant == "reference-code", max_iter=cfg.root_max_iter, mode=i, xp=xp)
-            for i, (F, P) in enumerate(zip(factors, roots))
-        )
+        roots = tuple(backend.map_modes(
+            lambda i: _root(factors[i], e, roots[i], method=cfg.root_method, root_dtype=cfg.root_dtype,
+                            shift=cfg.root_shift, clamp=cfg.variant == "reference-code", max_iter=cfg.root_max_iter,
+                            mode=i, xp=xp),
+            p, like=grad, order=order))
     if k < cfg.start_preconditioning_step:
         direction = _copy(grad, xp)
     else:
-        direction = modes.multi_mode_product(grad, roots)
+        direction = modes._multi_mode_product(grad, roots, xp)  # checked: roots match grad (_check_update)
     return direction, KradagradStarState(_count(k, state.count, xp), factors, roots)
 
 
@@ -580,7 +592,7 @@ def alt_update(grad, state: KradagradState, config: KradagradConfig, *, params=N
     """
     xp = _check_update(grad, state, config, KradagradConfig, KradagradState, "kradagrad")
     p = grad.ndim
-    cfg = config.resolved()
+    cfg = _resolved(config)
     code = cfg.variant == "reference-code"
     s = int(state.count)
     factors, roots = list(state.factors), list(state.roots)
@@ -602,17 +614,20 @@ def alt_update(grad, state: KradagradState, config: KradagradConfig, *, params=N
         factors[ix] = krad.gram_update(L, A, t, check=False)
         pending[ix] = True
     if s % cfg.root_freq == 0:
-        for j in range(p):
-            if pending[j]:
-                roots[j] = _root(factors[j], cfg.exponent, roots[j], method=cfg.root_method,
-                                 root_dtype=cfg.root_dtype, shift=cfg.root_shift, clamp=code,
-                                 max_iter=cfg.root_max_iter, mode=j, xp=xp)
-                pending[j] = False
+        due = [j for j in range(p) if pending[j]]
+        new = backend.map_modes(  # independent roots (root_freq > 1: several due), maybe concurrently
+            lambda i: _root(factors[due[i]], cfg.exponent, roots[due[i]], method=cfg.root_method,
+                            root_dtype=cfg.root_dtype, shift=cfg.root_shift, clamp=code,
+                            max_iter=cfg.root_max_iter, mode=due[i], xp=xp),
+            len(due), like=grad, order=max(grad.shape))
+        for j, P in zip(due, new):
+            roots[j] = P
+            pending[j] = False
     if s >= cfg.start_preconditioning_step:
         if G_hat is not None:
             direction = modes.mode_product(G_hat, roots[ix], ix)
         else:
-            direction = modes.multi_mode_product(grad, roots)
+            direction = modes._multi_mode_product(grad, roots, xp)
     else:
         direction = G_hat if G_hat is not None else _copy(grad, xp)
     new_pending = xp.asarray(pending, dtype=xp.bool, device=backend.device(state.pending))

@@ -936,10 +936,20 @@ def norm_fro(A):
     """
     xp = validate.matrix(A, "A")
     validate.finite(A, "A", xp=xp)
+    return _norm_fro(A, xp)
+
+
+def _norm_fro(A, xp):
+    """:func:`norm_fro` of a 2-D real floating A whose finiteness the caller has not checked: max|A| is NaN or
+    inf exactly when A has a NaN or inf entry, and then ``validate.finite`` raises norm_fro's own error, so the
+    kernel costs no separate finiteness pass and returns the same bits and messages as norm_fro."""
     if A.size == 0:
         return _zero_d(0.0, A, xp)
     m = xp.max(xp.abs(A))
-    if float(m) == 0.0:
+    mf = float(m)
+    if not math.isfinite(mf):
+        validate.finite(A, "A", xp=xp)
+    if mf == 0.0:
         return _zero_d(0.0, A, xp)
     return _as_0d(m * xp.linalg.vector_norm(A / m), xp)
 

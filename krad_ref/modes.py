@@ -39,6 +39,11 @@ def mode_product(X, M, k: int):
     if M.ndim != 2 or M.shape[1] != X.shape[k]:
         raise ValueError(f"M: expected shape (r, {X.shape[k]}) for mode {k} of a tensor of shape {tuple(X.shape)}, "
                          f"got {tuple(M.shape)}")
+    return _mode_product(X, M, k, xp)
+
+
+def _mode_product(X, M, k: int, xp):
+    """:func:`mode_product` for checked arguments (0 <= k < X.ndim, M of shape (r, d_k)): the update's kernel."""
     if X.ndim == 2:  # plain matmul: the common case, and one GEMM without a transposed copy
         return M @ X if k == 0 else X @ xp.matrix_transpose(M)
     Y = xp.tensordot(M, X, axes=([1], [k]))  # new mode first
@@ -56,12 +61,26 @@ def multi_mode_product(X, mats, *, skip=()):
     return Y
 
 
+def _multi_mode_product(X, mats, xp):
+    """:func:`multi_mode_product` (no ``skip``) for checked arguments: one matrix or None per mode, same library."""
+    Y = X
+    for k, M in enumerate(mats):
+        if M is not None:
+            Y = _mode_product(Y, M, k, xp)
+    return Y
+
+
 def cross_gram(X, Y, k: int):
     """``X_(k) Y_(k)^T`` (d_k x d_k): contraction of ``X`` and ``Y`` (same shape) over every mode but ``k``."""
     xp = backend.namespace(X, Y)
     k = _check_mode(X, k)
     if tuple(X.shape) != tuple(Y.shape):
         raise ValueError(f"Y: shape {tuple(Y.shape)} does not match X's {tuple(X.shape)}")
+    return _cross_gram(X, Y, k, xp)
+
+
+def _cross_gram(X, Y, k: int, xp):
+    """:func:`cross_gram` for checked arguments (same shape and library, 0 <= k < X.ndim): the update's kernel."""
     if X.ndim == 1:
         return X[:, None] * Y[None, :]
     if X.ndim == 2:
@@ -73,3 +92,22 @@ def cross_gram(X, Y, k: int):
 def mode_gram(X, k: int):
     """``X_(k) X_(k)^T``: the mode-k Gram matrix (``G G^T`` for k = 0 and ``G^T G`` for k = 1 of a matrix)."""
     return cross_gram(X, X, k)
+
+
+def _mode_gram(X, k: int, xp):
+    """:func:`mode_gram` for a checked X and 0 <= k < X.ndim."""
+    return _cross_gram(X, X, k, xp)
+
+
+def gram_is_exactly_symmetric(X, xp) -> bool:
+    """True when :func:`mode_gram` of ``X`` comes out exactly symmetric by construction, so that symmetrizing it
+    again, (A + A^T) / 2 = (2a) / 2 = a, would be an identity (barring a + a overflowing) that callers can skip.
+
+    * order 1: X[:, None] * X[None, :], entries x_i x_j = x_j x_i (multiplication commutes), on any backend;
+    * order 2: when ``backend.gram_via_syrk`` (NumPy hands ``G @ G.T`` of a contiguous float32/float64 G to
+      BLAS ?syrk and copies the triangle).
+    Not claimed otherwise: a GEMM of A and A^T (CuPy, NumPy on a strided G, which it copies into two buffers,
+    ``tensordot`` for order >= 3) is usually, not provably, symmetric; tests/test_perf.py shows a strided float64
+    G whose Gram is not.
+    """
+    return X.ndim == 1 or (X.ndim == 2 and backend.gram_via_syrk(X, xp))

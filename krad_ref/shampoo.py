@@ -508,21 +508,28 @@ def update(grad, state: ShampooState, config: Config, *, params=None):
     # errata 19: Grams and preconditioning in the stat dtype (all float64 for the code's double=True)
     G = xp.astype(grad, sdt, copy=False)
     stats = state.stats
+    order = max(grad.shape, default=0)
+    # per-mode Grams and roots are independent: backend.map_modes may run them concurrently (in mode order
+    # for errors, as the serial loop)
     if k % config.update_freq == 0:
         b2 = config.beta2
-        new = []
-        for mode, S in enumerate(stats):
-            gram = modes.mode_gram(G, mode)
-            new.append(S + gram if b2 == 1.0 else b2 * S + (1.0 - b2) * gram)
-        stats = tuple(new)
+        old = stats
+
+        def accumulate(mode):
+            gram = modes._mode_gram(G, mode, xp)  # G checked by _check_grad, cast above
+            return old[mode] + gram if b2 == 1.0 else b2 * old[mode] + (1.0 - b2) * gram
+
+        stats = tuple(backend.map_modes(accumulate, p, like=G, order=order))
         algorithm.check_finite_arrays((f"state.stats[{i}]", S) for i, S in enumerate(stats))  # before the roots
     roots = state.roots
     if p and is_root_step(k, config):
         e = exponent(p, config)
         c = bias_correction_factor(k, config)
         try:
-            roots = tuple(inverse_root(S * c if c != 1.0 else S, e, config, previous=P)
-                          for S, P in zip(stats, state.roots))
+            roots = tuple(backend.map_modes(
+                lambda mode: inverse_root(stats[mode] * c if c != 1.0 else stats[mode], e, config,
+                                          previous=state.roots[mode]),
+                p, like=G, order=order))
         except ValueError as exc:
             rdt = config.root_dtype or backend.dtype_name(sdt)
             raise ValueError(f"shampoo: inverse root of a statistic failed in {rdt} at step {k}: {exc}. Use eps > 0, "
@@ -535,7 +542,7 @@ def update(grad, state: ShampooState, config: Config, *, params=None):
         X = G
         code = config.variant == "reference-code"
         for mode, P in enumerate(roots):
-            X = modes.mode_product(X, xp.matrix_transpose(P) if code else P, mode)
+            X = modes._mode_product(X, xp.matrix_transpose(P) if code else P, mode, xp)
         direction = xp.astype(X, grad.dtype, copy=False)
     count = xp.asarray(state.count + 1, dtype=xp.int32)  # NumPy 0-d arithmetic gives a scalar: wrap it
     new_state = ShampooState(count=count, stats=stats, roots=roots, template=state.template)

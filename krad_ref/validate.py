@@ -53,7 +53,7 @@ def float_array(x, name: str, *, ndim: int | None = None, xp=None):
         raise TypeError(f"{name}: expected an array, got {type(x).__name__}") from None
     if not hasattr(x, "dtype") or not hasattr(x, "shape"):
         raise TypeError(f"{name}: expected an array, got {type(x).__name__}")
-    if not xp.isdtype(x.dtype, "real floating"):
+    if not backend.is_real_floating(x, xp):
         raise TypeError(f"{name}: expected a real floating array, got {backend.dtype_name(x.dtype)}")
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-D array, got shape {tuple(x.shape)}")
