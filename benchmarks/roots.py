@@ -43,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from krad_ref import backend  # noqa: E402
 from krad_ref import linalg as la  # noqa: E402
@@ -114,6 +113,8 @@ class Host:
 
     @staticmethod
     def limits(threads):
+        from threadpoolctl import threadpool_limits  # imported here: --help and the CuPy message do not need it
+
         return threadpool_limits(limits=threads)
 
     def baselines(self, A, repeat):
@@ -224,6 +225,8 @@ def run(args, plat) -> list[dict]:
 
 
 def header(args) -> str:
+    from threadpoolctl import threadpool_info
+
     u64 = 2.0**-53
     blas = sorted({f"{i.get('internal_api')} {i.get('version')} ({i.get('filepath', '').split('/')[-3]})"
                    for i in threadpool_info() if i.get("user_api") == "blas"})
