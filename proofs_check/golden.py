@@ -43,8 +43,7 @@ from . import twins
 DPS = 50
 
 __all__ = ["DPS", "POW2_SLACK", "pow2_up", "CaseSpec", "CASES", "SHIPPED", "case_ids", "lcg_ints",
-           "dyadic_matrix", "build_case",
-           "generate", "generate_shipped"]
+           "dyadic_matrix", "build_case", "generate", "generate_shipped"]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -70,7 +70,8 @@ DECIMAL_RE = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
 __all__ = ["FORMAT", "VERSION", "QUANTITIES", "DTYPES", "SCHEMA_PATH", "GOLDEN_DIR", "GoldenFormatError",
            "GoldenStep", "GoldenCase", "encode_float", "decode_float", "encode_array", "decode_array",
            "load_schema", "check_schema", "to_document", "to_json", "from_document", "loads", "load", "dump",
-           "npz_bytes", "npy_bytes", "shipped_paths", "load_shipped", "make_config", "config_fields", "quantities", "replay"]
+           "npz_bytes", "npy_bytes", "shipped_paths", "load_shipped", "make_config", "config_fields", "quantities",
+           "replay"]
 
 
 class GoldenFormatError(ValueError):
