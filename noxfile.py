@@ -33,7 +33,7 @@ LATEST_PYTHON = "3.13"
 # the numerical core (eigh drivers, NumPy 2.0's array-API namespace, array-api-compat/extra), state files, the
 # optimizers and transforms, and the hypothesis strategies (hypothesis' own API). Each floor failure found so far
 # shows up here. Left to the main environment: the claim search and runner, the MBAG and cross-validation harness
-# tests, the examples and the campaigns (about 80 % of the suite's time; consumers of the above, and of
+# tests, the examples and the campaigns (about 80 % of the summed test durations; consumers of the above, and of
 # matplotlib/scikit-learn/dask, which these environments do not install).
 MATRIX_TESTS = (
     "tests/test_mp.py", "tests/test_twins.py", "tests/test_golden.py", "tests/test_backend.py",
