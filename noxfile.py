@@ -2,7 +2,8 @@
 
     tests-floor   the oldest Python the project supports (3.10) with every direct dependency at the floor
                   pyproject.toml declares (uv's ``--resolution lowest-direct``): numpy, scipy, mpmath,
-                  hypothesis, array-api-compat, array-api-extra, pytest, pytest-xdist, array-api-strict.
+                  hypothesis, array-api-compat, array-api-extra, pytest, pytest-xdist, array-api-strict, and
+                  the extras examples, distributed, bench (``FLOOR_EXTRA_TESTS`` run on top).
     tests-latest  the newest Python found (3.13) with the newest release of everything.
 
 Both run ``MATRIX_TESTS`` (the version-sensitive part of the suite, chosen to keep ``.ci/run`` under 10 minutes
@@ -42,6 +43,12 @@ MATRIX_TESTS = (
     "tests/test_transforms.py", "tests/test_reference_step.py", "tests/test_strategies.py",
 )
 
+# tests-floor also installs the optional extras at their floors (matplotlib, tqdm, scikit-learn, dask, threadpoolctl)
+# and runs the tests that import them: the campaigns (dask.distributed), the smoke tests of an example and the
+# benchmarks (matplotlib, tqdm, threadpoolctl) and the problems (scikit-learn's digits).
+FLOOR_EXTRA_TESTS = ("tests/test_campaign.py", "tests/test_examples.py", "tests/test_benchmarks_roots.py",
+                     "tests/test_problems.py")
+
 
 def _runs_as(path: str, version: str) -> bool:
     """True when ``path`` starts and reports ``version`` (a pyenv shim of an inactive version does not)."""
@@ -66,22 +73,22 @@ def interpreter(version: str) -> str:
     return version
 
 
-def _run_tests(session: nox.Session) -> None:
+def _run_tests(session: nox.Session, extra: tuple[str, ...] = ()) -> None:
     session.run("python", "-c", "import sys, numpy, scipy, mpmath, hypothesis, array_api_compat, array_api_extra; "
                 "print('python', sys.version.split()[0], '| numpy', numpy.__version__, '| scipy', scipy.__version__, "
                 "'| mpmath', mpmath.__version__, '| hypothesis', hypothesis.__version__, '| array-api-compat', "
                 "array_api_compat.__version__, '| array-api-extra', array_api_extra.__version__)")
-    args = session.posargs or list(MATRIX_TESTS)
+    args = session.posargs or [*MATRIX_TESTS, *extra]
     session.run("python", "-m", "pytest", "-q", "-n", os.environ.get("MATRIX_WORKERS", "auto"), *args,
                 env={"CI": "true"}, success_codes=[0, 5])
 
 
 @nox.session(name="tests-floor", python=interpreter(FLOOR_PYTHON))
 def tests_floor(session: nox.Session) -> None:
-    """Python 3.10, every direct dependency at its declared floor."""
+    """Python 3.10, every direct dependency (optional extras included) at its declared floor."""
     session.env["UV_PYTHON_DOWNLOADS"] = "never"
-    session.install("--resolution", "lowest-direct", "-e", ".[test]")
-    _run_tests(session)
+    session.install("--resolution", "lowest-direct", "-e", ".[test,examples,distributed,bench]")
+    _run_tests(session, FLOOR_EXTRA_TESTS)
 
 
 @nox.session(name="tests-latest", python=interpreter(LATEST_PYTHON))
