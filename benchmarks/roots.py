@@ -2,12 +2,21 @@
 
     python benchmarks/roots.py                       # sizes 256 512 1024 2048, float32 and float64, 1 and 2 threads
     python benchmarks/roots.py --sizes 256 512 --dtypes float32 --threads 1 --repeat 5
+    python benchmarks/roots.py --backend cupy --sizes 1024 2048 4096   # on a GPU: pip install -e '.[gpu,bench]'
 
 For each (n, dtype, thread count) the script builds one SPD matrix with kappa = 1e4 and a gradient-statistic-like
 spectrum, times ``backend.eigh`` on it, then every root method on the same matrix, and prints seconds, the ratio to
 that eigh, and the relative Frobenius error against a float64 eigh reference. Timings are the minimum over
 ``--repeat`` runs (n = 2048 runs once unless ``--repeat-large`` says otherwise). Compare rows of one run only:
 the machine is shared and noisy (shared/notes/performance.md: treat any figure as +-30 %).
+
+``--backend cupy`` runs the same methods on the GPU. The kernel budget is CuPy's own: the baseline rows are a bare
+``cupy.linalg.eigh`` (cuSOLVER syevd) and one n x n GEMM (``A @ A``) of the same matrix, and each eigh-based root is
+also reported against eigh + GEMM (the two kernels it cannot avoid). Every timing is device-synchronised
+(``cupy.cuda.Device().synchronize()`` before the clock starts and before it stops, so it covers the kernels and not
+only their launch), and each kernel runs once untimed first (cuSOLVER handles, workspace and kernel compilation are
+not part of any figure). Thread counts do not apply on the GPU. Without CuPy or a GPU the script exits with status 2
+and says so.
 
 Why these settings (shared/notes/performance.md):
   * OPENBLAS_THREAD_TIMEOUT=4 is set before NumPy is imported: NumPy and SciPy each bundle an OpenBLAS whose idle
@@ -24,6 +33,7 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before numpy is imported (performance.md fact 2)
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -33,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from krad_ref import backend  # noqa: E402
 from krad_ref import linalg as la  # noqa: E402
@@ -73,13 +82,88 @@ def rel_err(X, ref) -> float:
     return float(np.linalg.norm(X - ref) / np.linalg.norm(ref))
 
 
-def timed(fn, repeat: int):
+def timed(fn, repeat: int, sync=None):
+    """Minimum wall time of ``fn`` over ``repeat`` runs; ``sync`` (the device's synchronize) runs before the clock
+    starts and before it stops, so asynchronous GPU work is inside the measurement."""
     best, out = np.inf, None
     for _ in range(repeat):
+        if sync is not None:
+            sync()
         t0 = time.perf_counter()
         out = fn()
+        if sync is not None:
+            sync()
         best = min(best, time.perf_counter() - t0)
     return best, out
+
+
+class Host:
+    """The NumPy run: backend.eigh as the baseline, BLAS thread counts from --threads."""
+
+    name = "numpy"
+    sync = None
+    warm = False
+
+    def __init__(self, args):
+        self.threads = args.threads
+
+    @staticmethod
+    def put(a: np.ndarray):
+        return a
+
+    @staticmethod
+    def limits(threads):
+        from threadpoolctl import threadpool_limits  # imported here: --help and the CuPy message do not need it
+
+        return threadpool_limits(limits=threads)
+
+    def baselines(self, A, repeat):
+        t_eigh, _ = timed(lambda: backend.eigh(A), repeat)
+        return [("backend.eigh (baseline)", t_eigh)]
+
+
+class Device:
+    """The CuPy run: CuPy's own eigh and GEMM as the kernel budget, device-synchronised timings, one row per case
+    (no BLAS threads)."""
+
+    name = "cupy"
+    warm = True
+    threads = ("gpu",)
+
+    def __init__(self, args):
+        import cupy
+
+        self.cupy = cupy
+        self.sync = cupy.cuda.Device().synchronize
+
+    def put(self, a: np.ndarray):
+        return self.cupy.asarray(a)
+
+    @staticmethod
+    def limits(threads):
+        return contextlib.nullcontext()
+
+    def baselines(self, A, repeat):
+        cp = self.cupy
+        rows = []
+        kernels = (("cupy.linalg.eigh (baseline)", lambda: cp.linalg.eigh(A)), ("GEMM A @ A (cupy)", lambda: A @ A))
+        for name, fn in kernels:
+            fn()  # untimed: handles, workspace, kernel compilation
+            rows.append((name, timed(fn, repeat, self.sync)[0]))
+        return rows
+
+
+def platform_for(args):
+    """Host() or Device(); exits with a message (status 2) when --backend cupy has no CuPy or no GPU."""
+    if args.backend == "numpy":
+        return Host(args)
+    try:
+        backend.get_namespace("cupy")
+    except ModuleNotFoundError as exc:
+        print(f"benchmarks/roots.py --backend cupy: {exc}. Install CuPy on a machine with a CUDA GPU "
+              "(pip install -e '.[gpu,bench]'), or run without --backend for the NumPy figures.", file=sys.stderr)
+        raise SystemExit(2) from None
+    return Device(args)
 
 
 def methods(A, A_prev_root):
@@ -98,7 +182,7 @@ def methods(A, A_prev_root):
     ]
 
 
-def run(args) -> list[dict]:
+def run(args, plat) -> list[dict]:
     rows = []
     for n in args.sizes:
         t0 = time.perf_counter()
@@ -113,17 +197,23 @@ def run(args) -> list[dict]:
               file=sys.stderr, flush=True)
         repeat = args.repeat if n < LARGE else args.repeat_large
         for dtype in args.dtypes:
-            A = A64.astype(dtype)
-            A_prev_root = la.psd_power(A64_prev.astype(dtype), 0.25)
-            for threads in args.threads:
-                with threadpool_limits(limits=threads):
-                    t_eigh, _ = timed(lambda: backend.eigh(A), repeat)
-                    rows.append(dict(n=n, dtype=dtype, threads=threads, method="backend.eigh (baseline)",
-                                     seconds=t_eigh, ratio=1.0, err=float("nan"), note=""))
-                    print(f"  n={n} {dtype} threads={threads} eigh {t_eigh:.3f} s", file=sys.stderr, flush=True)
+            A = plat.put(A64.astype(dtype))
+            A_prev_root = la.psd_power(plat.put(A64_prev.astype(dtype)), 0.25)
+            for threads in plat.threads:
+                with plat.limits(threads):
+                    base = plat.baselines(A, repeat)
+                    t_eigh = base[0][1]
+                    for bname, t in base:
+                        rows.append(dict(n=n, dtype=dtype, threads=threads, method=bname, seconds=t,
+                                         ratio=t / t_eigh, err=float("nan"), note=""))
+                        print(f"  n={n} {dtype} threads={threads} {bname} {t:.3f} s", file=sys.stderr, flush=True)
                     for name, fn, p, read in methods(A, A_prev_root):
-                        t, res = timed(fn, repeat)
+                        if plat.warm:
+                            fn()
+                        t, res = timed(fn, repeat, plat.sync)
                         X, note = read(res)
+                        if len(base) > 1 and "[eigh]" in name:
+                            note = f"{t / (t_eigh + base[1][1]):.2f}x eigh+GEMM {note}".rstrip()
                         if "{sqrt_err}" in note:
                             note = note.format(sqrt_err=f"{rel_err(res.sqrt, refs[dtype][0.5]):.1e}")
                         err = rel_err(X, refs[dtype][p])
@@ -135,6 +225,8 @@ def run(args) -> list[dict]:
 
 
 def header(args) -> str:
+    from threadpoolctl import threadpool_info
+
     u64 = 2.0**-53
     blas = sorted({f"{i.get('internal_api')} {i.get('version')} ({i.get('filepath', '').split('/')[-3]})"
                    for i in threadpool_info() if i.get("user_api") == "blas"})
@@ -142,6 +234,7 @@ def header(args) -> str:
         "# krad_ref root benchmark (benchmarks/roots.py)",
         f"# python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
         f"cpus {os.cpu_count()}, OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}",
+        *device_lines(args),
         f"# BLAS pools: {'; '.join(blas)}",
         f"# matrix: SPD, kappa = {KAPPA:.0e}, power-law head + clustered floor (statistic-like), seed = n",
         f"# seconds: min over {args.repeat} runs ({args.repeat_large} at n >= {LARGE}); ratio = seconds / bare "
@@ -156,6 +249,17 @@ def header(args) -> str:
         "# warm start: seed = psd_power(A_prev, 1/4), A_prev = A + 1e-3 g g^T / n (does not commute with A).",
     ]
     return "\n".join(lines)
+
+
+def device_lines(args) -> list[str]:
+    if args.backend != "cupy":
+        return []
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    return [f"# backend cupy {cupy.__version__} on {name} (CUDA runtime {cupy.cuda.runtime.runtimeGetVersion()}); "
+            "timings device-synchronised, each kernel warmed once; x eigh is against cupy.linalg.eigh"]
 
 
 def table(rows) -> str:
@@ -174,12 +278,15 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats below n = 2048 (minimum is reported)")
     ap.add_argument("--repeat-large", type=int, default=1, help="timing repeats at n >= 2048")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="BLAS thread counts (threadpoolctl)")
+    ap.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
+                    help="where the roots run (cupy: on the GPU, device-synchronised; see the module docstring)")
     args = ap.parse_args(argv)
+    plat = platform_for(args)
     # warm the libraries (first-call loading is not part of any kernel's time)
-    W = statistic_like_spd(32, 10.0)
+    W = plat.put(statistic_like_spd(32, 10.0))
     backend.eigh(W)
     la.newton_schulz(W)
-    rows = run(args)
+    rows = run(args, plat)
     print(header(args))
     print(table(rows))
     return 0

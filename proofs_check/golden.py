@@ -42,8 +42,8 @@ from . import twins
 
 DPS = 50
 
-__all__ = ["DPS", "CaseSpec", "CASES", "SHIPPED", "case_ids", "lcg_ints", "dyadic_matrix", "build_case",
-           "generate", "generate_shipped"]
+__all__ = ["DPS", "POW2_SLACK", "pow2_up", "CaseSpec", "CASES", "SHIPPED", "case_ids", "lcg_ints",
+           "dyadic_matrix", "build_case", "generate", "generate_shipped"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -211,10 +211,26 @@ def _resolve(names: Iterable[str] | None) -> list[CaseSpec]:
 # ----------------------------------------------------------------------------------------------------------------
 # building a case
 
-def _pow2_up(x: float) -> float:
+#: Relative slack of the power-of-two rounding of tolerances (see :func:`pow2_up`).
+POW2_SLACK = 2.0**-30
+
+
+def pow2_up(x: float) -> float:
+    """The smallest power of two >= x (1 - POW2_SLACK): a tolerance rounded up so that the bytes of a golden file
+    do not depend on the last bits of the host's LAPACK and NumPy.
+
+    The tolerance model is evaluated in float64 NumPy (norms, eigvalsh) on the expected values; where a case's
+    conditioning is exactly 1 (accumulated Grams: kappa_F = 1, gamma = 1) the exact tolerance c n u k is itself
+    a power of two and the float evaluation lands a few ulps above or below it, which a plain ceil(log2 x) sends
+    to 2^k or 2^(k+1) depending on the NumPy build (kradagrad/damped_decay_4x3: 2^-16 (1 + 4e-16) under NumPy
+    2.4, 2^-16 (1 + 7e-16) under NumPy 2.5, whose log2 rounds to -16.0 and just above). Values within
+    POW2_SLACK (~1e-9, far above LAPACK's O(n u) differences, far below the factor-2 granularity) above a power
+    of two snap to it. Exact arithmetic via frexp: no log2 rounding.
+    """
     if x <= 0 or not math.isfinite(x):
         return x
-    return 2.0 ** math.ceil(math.log2(x))
+    m, e = math.frexp(x * (1.0 - POW2_SLACK))  # x (1 - slack) = m 2^e, 0.5 <= m < 1
+    return math.ldexp(1.0, e - 1) if m == 0.5 else math.ldexp(1.0, e)
 
 
 def _f64(X) -> np.ndarray:
@@ -291,9 +307,9 @@ def build_case(spec: CaseSpec) -> fmt.GoldenCase:
                 (float(t) if i == r["mode"] else None) for i in range(len(spec.shape)))
         elif t is not None:
             t = tuple(float(v) for v in t)
-        tol = {dt: {"factors": tuple(_pow2_up(v) for v in tols[dt][j]["factors"]),
-                    "roots": None if tols[dt][j]["roots"] is None else tuple(_pow2_up(v) for v in tols[dt][j]["roots"]),
-                    "direction": _pow2_up(tols[dt][j]["direction"])} for dt in fmt.DTYPES}
+        tol = {dt: {"factors": tuple(pow2_up(v) for v in tols[dt][j]["factors"]),
+                    "roots": None if tols[dt][j]["roots"] is None else tuple(pow2_up(v) for v in tols[dt][j]["roots"]),
+                    "direction": pow2_up(tols[dt][j]["direction"])} for dt in fmt.DTYPES}
         steps.append(fmt.GoldenStep(j + 1, q["factors"], q["roots"], q["direction"],
                                     {"t": t, "mode": r.get("mode")}, {"roots": res}, tol))
     init_roots = init["roots"]

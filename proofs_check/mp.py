@@ -735,14 +735,20 @@ def mp_inv_root(A: Any, p: Any, *, dps: int | None = None) -> mpmath.matrix:
         return mp_psd_power(A, expo)
 
 
-def _inverse(A):
-    """``mpmath.inverse(A)``; a singular A raises ZeroDivisionError under every supported mpmath (1.3.0's LU
-    pivoting passes ``None`` to ``swap_row`` when a column is zero from the diagonal down: a TypeError there; torch's
-    sympy pins mpmath 1.3.0, so the ``peers`` extra installs it)."""
+def _lu_call(fn: Callable[[mpmath.matrix], Any], A: mpmath.matrix) -> Any:
+    """``fn(A)`` for mpmath's LU-based ``inverse`` / ``det``, with a singular A raising ZeroDivisionError on
+    mpmath 1.3 as on 1.4.
+
+    mpmath 1.3's ``LU_decomp`` leaves the pivot index of column j unset (None) when that column is exactly zero
+    on and below the diagonal (diag(0, 1), say), and ``swap_row`` then fails with a TypeError comparing None to
+    an int; mpmath 1.4 checks the pivot and raises ZeroDivisionError("matrix is numerically singular"), as 1.3
+    already does for every other singular case. A is an mp matrix built by the caller, so a TypeError here can
+    only be that unset pivot.
+    """
     try:
-        return mpmath.inverse(A)
-    except TypeError:
-        raise ZeroDivisionError("matrix is numerically singular (a zero pivot column)") from None
+        return fn(A)
+    except TypeError as exc:
+        raise ZeroDivisionError("matrix is numerically singular (no pivot in a zero column)") from exc
 
 
 def mp_sqrtm_general(M: Any, *, dps: int | None = None) -> mpmath.matrix:
@@ -780,10 +786,13 @@ def mp_sqrtm_general(M: Any, *, dps: int | None = None) -> mpmath.matrix:
             try:
                 for _ in range(4 * mpmath.mp.prec):
                     if scaling:
-                        mu = abs(mpmath.det(Y) * mpmath.det(Z)) ** (-mpmath.mpf(1) / (2 * n))
+                        d = _lu_call(mpmath.det, Y) * _lu_call(mpmath.det, Z)
+                        if d == 0:
+                            raise ZeroDivisionError("singular iterate")
+                        mu = abs(d) ** (-mpmath.mpf(1) / (2 * n))
                         Y, Z = Y * mu, Z * mu
-                    Yn = (Y + _inverse(Z)) * mpmath.mpf(0.5)
-                    Z = (Z + _inverse(Y)) * mpmath.mpf(0.5)
+                    Yn = (Y + _lu_call(mpmath.inverse, Z)) * mpmath.mpf(0.5)
+                    Z = (Z + _lu_call(mpmath.inverse, Y)) * mpmath.mpf(0.5)
                     step = mpmath.mnorm(Yn - Y, "F") / mpmath.mnorm(Yn, "F")
                     Y = Yn
                     if step <= 16 * n * eps:

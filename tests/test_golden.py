@@ -1,9 +1,12 @@
 """Golden vectors (krad_ref.crossval.format / tolerance, proofs_check.golden): format, determinism, tolerances."""
 from __future__ import annotations
 
+import io
 import json
+import math
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -53,6 +56,69 @@ def test_fields_added_after_v1_are_written_only_when_set():
     fields = fmt.config_fields(cfg)
     assert fields["rcond"] == 0.125
     assert fmt.make_config("shampoo", json.loads(json.dumps(fields))) == cfg
+
+
+def test_pow2_up_snaps_float_noise_around_a_power_of_two():
+    """Tolerances c n u k of condition 1 are exact powers of two; their float evaluation lands a few ulps off.
+    Anything within 1e-12 relative (1000x LAPACK's O(n u) differences, 1000x below POW2_SLACK) of 2^k rounds to
+    2^k; 2^k (1 + 1e-6) is a genuinely larger value and rounds to 2^(k+1)."""
+    from proofs_check import golden
+
+    for k in (-60, -16, -1, 0, 3, 40):
+        p = 2.0**k
+        for rel in (0.0, 2.0**-52, 4e-16, 7e-16, 1e-12, -2.0**-53, -1e-12):
+            assert golden.pow2_up(p * (1 + rel)) == p, (k, rel)
+        assert golden.pow2_up(p * (1 + 1e-6)) == 2 * p
+        assert golden.pow2_up(p * 0.75) == p and golden.pow2_up(p * 0.5) == p / 2
+    assert golden.pow2_up(0.0) == 0.0 and golden.pow2_up(math.inf) == math.inf
+
+
+def test_regeneration_does_not_depend_on_the_last_bits_of_the_tolerance_model(tmp_path, monkeypatch):
+    """The one float (NumPy/LAPACK) computation in a golden file is the tolerance model; every other value comes
+    from the mp twins. Perturbing each model tolerance by up to 1e-12 relative (1000x the differences between
+    NumPy/LAPACK builds) must leave the bytes of the shipped files unchanged. The two cases are those whose
+    tolerances sit on a power of two (condition exactly 1)."""
+    from proofs_check import golden
+
+    real = golden.tolmod.step_tolerances
+    rng = np.random.default_rng(7)
+
+    def noisy(*args, **kw):
+        def jitter(v):
+            if v is None:
+                return None
+            if isinstance(v, tuple):
+                return tuple(jitter(x) for x in v)
+            return v * (1 + rng.uniform(-1e-12, 1e-12))
+        return [{q: jitter(v) for q, v in step.items()} for step in real(*args, **kw)]
+
+    monkeypatch.setattr(golden.tolmod, "step_tolerances", noisy)
+    for cid in ("kradagrad/damped_decay_4x3", "kradagrad_star/ill_5x4"):
+        jp, npp = fmt.dump(golden.build_case(golden.CASES[cid]), tmp_path)
+        assert jp.read_bytes() == (fmt.GOLDEN_DIR / jp.name).read_bytes(), cid
+        assert npp.read_bytes() == (fmt.GOLDEN_DIR / npp.name).read_bytes(), cid
+
+
+@pytest.mark.parametrize("arr", [np.arange(12.0).reshape(4, 3), np.zeros((0,)), np.array(2.5),
+                                 np.linspace(-1, 1, 24).reshape(2, 3, 4), np.frombuffer(b"{}", dtype=np.uint8)])
+def test_npy_bytes_are_read_back_bit_exactly_by_numpy(arr):
+    data = fmt.npy_bytes(arr)
+    assert data[:8] == b"\x93NUMPY\x01\x00" and (10 + int.from_bytes(data[8:10], "little")) % 64 == 0
+    back = np.load(io.BytesIO(data), allow_pickle=False)
+    assert back.dtype == arr.dtype and back.shape == arr.shape
+    assert back.tobytes() == arr.tobytes()
+    with pytest.raises(TypeError, match="arr"):
+        fmt.npy_bytes(arr.astype(np.float32))
+
+
+def test_npz_entries_are_stored_with_fixed_metadata():
+    """No deflate (its bytes differ between zlib and zlib-ng), no platform-dependent creator system."""
+    for p in fmt.GOLDEN_DIR.glob("*.npz"):
+        with zipfile.ZipFile(p) as zf:
+            for info in zf.infolist():
+                assert info.compress_type == zipfile.ZIP_STORED and info.create_system == 3, (p.name, info)
+                assert info.date_time == (1980, 1, 1, 0, 0, 0), (p.name, info)
+                assert zf.read(info) == fmt.npy_bytes(np.load(io.BytesIO(zf.read(info)))), (p.name, info)
 
 
 def test_cli_generate(tmp_path, capsys):

@@ -345,7 +345,15 @@ def test_sqrtm_general_nonsymmetric():
         assert _rel_max(X * X, M) <= EPS45
         assert _rel_max(X, mpmath.sqrtm(M)) <= EPS45  # mpmath's unscaled iteration converges at kappa = 15
     with pytest.raises(RuntimeError):
-        mp.mp_sqrtm_general(np.diag([-1.0, 1.0]))
+        mp.mp_sqrtm_general(np.diag([-1.0, 1.0]))  # the second iterate has a zero column
+
+
+@pytest.mark.parametrize("M", [[[0.0, 1.0], [0.0, 1.0]], [[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 3.0]]])
+def test_sqrtm_general_singular_input_raises_on_every_mpmath(M):
+    """A zero column makes mpmath 1.3's LU fail with a TypeError (unset pivot) where 1.4 raises
+    ZeroDivisionError: both must surface as the documented RuntimeError."""
+    with pytest.raises(RuntimeError, match="singular"):
+        mp.mp_sqrtm_general(np.array(M))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -38,7 +38,12 @@ X = 0), per mode for factors/roots; the tolerance lists are per mode too (see ``
 The .npz twin (same stem) holds the same arrays as binary float64 under keys ``inputs/grads/<j>``,
 ``inputs/init/factors/<i>``, ``inputs/init/roots/<i>``, ``steps/<j>/factors/<i>``, ``steps/<j>/roots/<i>``,
 ``steps/<j>/direction``, plus ``__document__``: the JSON document's UTF-8 bytes (uint8), so the .npz alone is
-complete; :func:`load` of an .npz checks that both agree bit for bit. Both files are byte-deterministic.
+complete; :func:`load` of an .npz checks that both agree bit for bit.
+
+Both files are byte-deterministic, independent of the NumPy, Python and zlib versions that write them: the values
+come from the mp twins (rounded once), JSON is printed with fixed separators and key order, and the .npz is a zip
+of *stored* (uncompressed: deflate output differs between zlib implementations) entries with fixed metadata,
+whose .npy headers are written here (:func:`npy_bytes`) rather than by ``numpy.lib.format``.
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ import io
 import json
 import math
 import re
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -64,7 +70,8 @@ DECIMAL_RE = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
 __all__ = ["FORMAT", "VERSION", "QUANTITIES", "DTYPES", "SCHEMA_PATH", "GOLDEN_DIR", "GoldenFormatError",
            "GoldenStep", "GoldenCase", "encode_float", "decode_float", "encode_array", "decode_array",
            "load_schema", "check_schema", "to_document", "to_json", "from_document", "loads", "load", "dump",
-           "npz_bytes", "shipped_paths", "load_shipped", "make_config", "config_fields", "quantities", "replay"]
+           "npz_bytes", "npy_bytes", "shipped_paths", "load_shipped", "make_config", "config_fields", "quantities",
+           "replay"]
 
 
 class GoldenFormatError(ValueError):
@@ -423,20 +430,38 @@ def _array_items(case: GoldenCase) -> list[tuple[str, np.ndarray]]:
     return items
 
 
+_NPY_DESCR = {np.dtype(np.float64): "<f8", np.dtype(np.uint8): "|u1"}
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    """A float64 or uint8 array as .npy format 1.0 bytes, written here so that they do not depend on the NumPy
+    version: the magic ``\\x93NUMPY``, version 1.0, the header length (uint16, little-endian), the header dict
+    literal padded with spaces and a newline to a 64-byte boundary (the layout ``numpy.lib.format`` documents and
+    ``np.load`` reads), then the C-order little-endian data."""
+    arr = np.asarray(arr)
+    if arr.dtype not in _NPY_DESCR:
+        raise TypeError(f"arr: expected float64 or uint8, got {arr.dtype}")
+    descr = _NPY_DESCR[arr.dtype]
+    header = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, tuple(int(d) for d in arr.shape))
+    header += " " * (-(10 + len(header) + 1) % 64) + "\n"
+    data = np.ascontiguousarray(arr, dtype=np.dtype(descr)).tobytes()
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1") + data
+
+
 def npz_bytes(case: GoldenCase, json_text: str | None = None) -> bytes:
-    """The .npz twin of ``case`` as bytes (deflated; fixed timestamps, so byte-deterministic; ``np.load`` reads it)."""
+    """The .npz twin of ``case`` as bytes (module docstring: stored entries in a fixed order with fixed time stamp,
+    permissions and creator system, .npy bodies from :func:`npy_bytes`; ``np.load`` reads it)."""
     text = to_json(case) if json_text is None else json_text
     items = [("__document__", np.frombuffer(text.encode("utf-8"), dtype=np.uint8))]
-    items += [(k, np.ascontiguousarray(v, dtype=np.float64)) for k, v in _array_items(case)]
+    items += [(k, np.asarray(v, dtype=np.float64)) for k, v in _array_items(case)]
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         for key, arr in items:
             info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_STORED
+            info.create_system = 3  # Unix: ZipInfo's default depends on the writing platform
             info.external_attr = 0o644 << 16
-            body = io.BytesIO()
-            np.lib.format.write_array(body, arr, allow_pickle=False)
-            zf.writestr(info, body.getvalue(), compresslevel=6)
+            zf.writestr(info, npy_bytes(arr))
     return buf.getvalue()
 
 
