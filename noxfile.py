@@ -25,7 +25,7 @@ import nox
 nox.options.default_venv_backend = "uv"
 nox.options.download_python = "never"
 nox.options.error_on_missing_interpreters = False  # a newcomer's machine may only have one Python
-nox.options.sessions = ["tests-floor", "tests-latest"]
+nox.options.sessions = ["tests-floor", "tests-latest", "peers"]
 
 FLOOR_PYTHON = "3.10"
 LATEST_PYTHON = "3.13"
@@ -41,6 +41,7 @@ MATRIX_TESTS = (
     "tests/test_validate.py", "tests/test_linalg.py", "tests/test_modes.py", "tests/test_state_io.py",
     "tests/test_krad.py", "tests/test_kradagrad.py", "tests/test_shampoo.py", "tests/test_adagrad.py",
     "tests/test_transforms.py", "tests/test_reference_step.py", "tests/test_strategies.py",
+    "tests/test_certify.py", "tests/test_shampoo_conventions.py", "tests/test_state_validation.py",
 )
 
 # tests-floor also installs the optional extras at their floors (matplotlib, tqdm, scikit-learn, dask, threadpoolctl)
@@ -73,12 +74,12 @@ def interpreter(version: str) -> str:
     return version
 
 
-def _run_tests(session: nox.Session, extra: tuple[str, ...] = ()) -> None:
+def _run_tests(session: nox.Session, extra: tuple[str, ...] = (), base: tuple[str, ...] = MATRIX_TESTS) -> None:
     session.run("python", "-c", "import sys, numpy, scipy, mpmath, hypothesis, array_api_compat, array_api_extra; "
                 "print('python', sys.version.split()[0], '| numpy', numpy.__version__, '| scipy', scipy.__version__, "
                 "'| mpmath', mpmath.__version__, '| hypothesis', hypothesis.__version__, '| array-api-compat', "
                 "array_api_compat.__version__, '| array-api-extra', array_api_extra.__version__)")
-    args = session.posargs or [*MATRIX_TESTS, *extra]
+    args = session.posargs or [*base, *extra]
     session.run("python", "-m", "pytest", "-q", "-n", os.environ.get("MATRIX_WORKERS", "auto"), *args,
                 env={"CI": "true"}, success_codes=[0, 5])
 
@@ -97,3 +98,20 @@ def tests_latest(session: nox.Session) -> None:
     session.env["UV_PYTHON_DOWNLOADS"] = "never"
     session.install("--resolution", "highest", "-e", ".[test]")
     _run_tests(session)
+
+
+#: the published Shampoo implementations' tests (``.[peers]``: CPU torch 2.13.0 and the pinned libraries)
+PEERS_TESTS = ("tests/test_crossval_peers.py", "tests/test_crossval_outcomes.py", "tests/test_mp.py")
+
+
+@nox.session(name="peers", python=interpreter("3.11"), venv_backend="venv")
+def peers(session: nox.Session) -> None:
+    """The ``peers`` extra (README "Conformance of published implementations"): its tests, including the patched
+    torch-optimizer reproduction, plus the mp tests under the mpmath 1.3.0 that torch's sympy pins.
+
+    Built with pip, not uv: pip takes the CPU build of torch 2.13.0 that this project's machines keep on disk
+    (and honours their pip constraints); uv would resolve a multi-GB CUDA build from the index instead. Python 3.11
+    because that is the build on disk.
+    """
+    session.install("-e", ".[test,peers]")
+    _run_tests(session, base=PEERS_TESTS)
