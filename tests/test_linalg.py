@@ -831,3 +831,43 @@ def test_mixed_libraries_are_refused_naming_the_argument():
         la.kron(A, B)
     with pytest.raises(TypeError, match="B: array library"):
         la.geometric_mean(A, B)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# geometric mean formula 2: its options and the Denman-Beavers iteration count (mutation-testing kills:
+# tests/mutation_equivalents.md lists the mutants of these functions that no input can tell apart)
+
+def test_geometric_mean_scalar_ratio_takes_one_denman_beavers_step():
+    # Z = A^{-1} B = 4 I: the determinant scaling mu = 4^{-1/2} makes M_1 = I exactly, so one iteration returns
+    # Y_1 = 2 I; the mp twin M_g(I, 4 I) = 2 I. Exact in float64 (powers of two), hence the tight 4 u.
+    I3 = np.eye(3)
+    want = mp_geometric_mean(I3, 4.0 * I3)
+    for max_iter in (1, 2):
+        X = la.geometric_mean(I3, 4.0 * I3, formula=2, max_iter=max_iter)
+        assert mp_rel_err(X, want) <= 4 * u_of("float64")
+
+
+def test_geometric_mean_formula_2_honours_max_iter_and_tol():
+    A_np, _, _, _ = spd_case(4, 1e2, "float64", seed=6, scale=2.0)
+    B_np, _, _, _ = spd_case(4, 1e2, "float64", seed=7, scale=0.3)
+    # a non-scalar Z needs several quadratically convergent steps: one or two are not enough, and the error
+    # names the function, the iteration count that was allowed, the default target 4 n u = 16 * 2^-53 and the stage
+    for k in (1, 2):
+        with pytest.raises(RuntimeError, match=rf"^geometric_mean: residual \d\.\de[-+]\d+ after {k} iterations "
+                                               r"\(target 1\.8e-15\) in the Denman-Beavers square root of A\^-1 B$"):
+            la.geometric_mean(A_np, B_np, formula=2, max_iter=k)
+    # an explicit tol is the one the iteration stops on (unreachable here: the iteration cap reports it)
+    with pytest.raises(RuntimeError, match=r"after 5 iterations \(target 1\.0e-300\)"):
+        la.geometric_mean(A_np, B_np, formula=2, tol=1e-300, max_iter=5)
+    # formula 1 has no iteration: max_iter and tol do not apply, and its value matches the mp twin
+    # (rtol 8 n u (kappa(A) + sqrt(kappa(A) kappa(B))), as in the formula test above)
+    X1 = la.geometric_mean(A_np, B_np, formula=1, max_iter=1, tol=1e-300)
+    assert mp_rel_err(X1, mp_geometric_mean(A_np, B_np)) <= 8 * 4 * u_of("float64") * (1e2 + 1e2)
+    for bad, match in (({"max_iter": 0}, "max_iter: expected an integer >= 1"),
+                       ({"tol": 0.0}, "tol: expected a value > 0"), ({"tol": -1.0}, "tol: expected a value > 0")):
+        with pytest.raises(ValueError, match=match):
+            la.geometric_mean(A_np, B_np, formula=2, **bad)
+    nonsym = B_np.copy()
+    nonsym[0, 1] += 1.0
+    with pytest.raises(ValueError, match="^B: "):
+        la.geometric_mean(A_np, nonsym)
