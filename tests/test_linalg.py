@@ -871,3 +871,49 @@ def test_geometric_mean_formula_2_honours_max_iter_and_tol():
     nonsym[0, 1] += 1.0
     with pytest.raises(ValueError, match="^B: "):
         la.geometric_mean(A_np, nonsym)
+
+
+def test_coupled_newton_ridge_and_option_names():
+    # ridge = 1 is a ridge like any other: the root is of A + I (mp twin; both spectra in [1, 1e2 + 1], so the
+    # root's forward error is the eigh route's 8 n u kappa with kappa <= 1e2)
+    n, p = 5, 4
+    A_np, E, Q, _ = spd_case(n, 1e2, "float64", seed=21)
+    res = la.coupled_newton_inv_root(A_np, p, ridge=1.0)
+    want = mp_func([e + 1 for e in E], Q, lambda e: e ** mpmath.mpf(-0.25))
+    assert res.converged and mp_rel_err(res.root, want) <= 8 * n * u_of("float64") * 1e2
+    # the Cholesky refusal names the matrix it factored: A itself, or A + ridge*I
+    indef = np.array([[1.0, 2.0], [2.0, 1.0]])  # eigenvalues 3, -1
+    with pytest.raises(ValueError, match=r"^A: expected a positive definite matrix, but the Cholesky "
+                                         r"factorization of A failed$"):
+        la.coupled_newton_inv_root(indef, 2)
+    with pytest.raises(ValueError, match=r"factorization of A \+ ridge\*I failed$"):
+        la.coupled_newton_inv_root(indef, 2, ridge=0.5)  # eigenvalues 3.5, -0.5: still indefinite
+    with pytest.raises(ValueError, match="^max_iter: expected an integer >= 1"):
+        la.coupled_newton_inv_root(np.eye(2), 2, max_iter=0)
+    with pytest.raises(ValueError, match="^error: expected one of"):
+        la.coupled_newton_inv_root(np.eye(2), 2, error="l1")
+    # an explicit tol is the target the iteration reports (unreachable: the iteration cap reports it)
+    with pytest.raises(RuntimeError, match=r"after 3 iterations \(target 1\.0e-300\)"):
+        la.coupled_newton_inv_root(A_np, p, tol=1e-300, max_iter=3)
+
+
+def test_psd_root_iteration_on_fail_results_are_complete(xp):
+    # a non-commuting seed goes to on_fail at once (0 iterations): "return" gives back the seed's iterate with its
+    # own residual, "eigh" the eigh root with its residual; both say converged=False (not merely falsy)
+    n, p = 6, 4
+    A_np, E, Q, kap = spd_case(n, 1e3, "float64", seed=15)
+    A = asx(xp, A_np)
+    g = np.random.default_rng(16).standard_normal((n, 1))
+    seed = la.psd_power(asx(xp, A_np + 0.05 * (g @ g.T) / n), 0.25)
+    for on_fail in ("return", "eigh"):
+        r = la.psd_root_iteration(A, p, X0=seed, on_fail=on_fail)
+        assert r.iterations == 0 and r.converged is False and r.fallback is (on_fail == "eigh")
+        X = np_of(r.root)
+        # the reported residual is ||X^p - A||_F / ||A||_F of the returned root (float64 products: rtol 1e-6 of it)
+        resid = np.linalg.norm(np.linalg.matrix_power(X, p) - A_np) / np.linalg.norm(A_np)
+        assert abs(resid - r.residual) <= 1e-6 * resid + 1e-15
+    want = mp_func(E, Q, lambda e: e ** mpmath.mpf(0.25))
+    assert mp_rel_err(r.root, want) <= 8 * n * u_of("float64") * cond_power(0.25, kap)  # the eigh root's bound
+    # a cold start that runs out of iterations says so without "warm start"
+    with pytest.raises(RuntimeError, match=r"^psd_root_iteration: residual \S+ after 1 iterations \(target \S+\)$"):
+        la.psd_root_iteration(A, p, max_iter=1, on_fail="raise")
