@@ -123,3 +123,10 @@ def test_cli_writes_markdown_and_json(tmp_path, capsys):
     assert len(doc["entries"]) == len(coverage.LEDGER) and doc["summary_line"] == coverage.summary_line()
     text = md.read_text()
     assert "| Lemma 17 |" in text and "`egop.lemma17`*" in text
+
+
+def test_readme_quotes_the_current_summary_line():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Statement ledger", 1)[1].split("\n#", 1)[0]
+    quoted = " ".join(line[1:].strip() for line in section.splitlines() if line.startswith(">"))
+    assert quoted == coverage.summary_line() + ".", "README's ledger summary is stale: rerun the coverage command"
