@@ -419,3 +419,42 @@ def test_no_function_mutates_its_inputs(xp):
         np.testing.assert_array_equal(np_of(L), L_np)
         np.testing.assert_array_equal(np_of(R), R_np)
         np.testing.assert_array_equal(np_of(G), G_np)
+
+
+def test_every_operand_check_names_its_argument():
+    """Each check of t_k / gram_update / krad_factor names the argument it refused (mutation-testing kills:
+    a check that reports the wrong name, or skips an operand, fails here)."""
+    L, G = np.eye(2), np.ones((2, 3))
+    nonsym = np.array([[1.0, 2.0], [0.0, 1.0]])
+    cases = [
+        (lambda: krad.t_k(L, np.ones(2)), ValueError, r"^G: expected a 2-D array"),
+        (lambda: krad.t_k(nonsym, G), ValueError, r"^L: expected a symmetric matrix"),
+        (lambda: krad.t_k(L, G, np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])), ValueError,
+         r"^R: expected a symmetric matrix"),
+        (lambda: krad.t_k(L.astype(np.float32), G), TypeError, r"^G: dtype float64 does not match L's float32$"),
+        (lambda: krad.t_k(L, G, np.eye(3, dtype=np.float32)), TypeError, r"^R: dtype float32 does not match L's"),
+        (lambda: krad.t_k(L, G, rule="l1"), ValueError, r"^rule: expected one of"),
+        (lambda: krad.gram_update(L, np.eye(3), 2.0), ValueError, r"^A: shape \(3, 3\) does not match L's \(2, 2\)$"),
+        (lambda: krad.gram_update(L, nonsym, 2.0), ValueError, r"^A: expected a symmetric matrix"),
+        (lambda: krad.gram_update(L, np.eye(2, dtype=np.float32), 2.0), TypeError, r"^A: dtype float32 does not "
+                                                                                      r"match L's float64$"),
+        (lambda: krad.gram_update(L, L, True), TypeError, r"^t: expected a real number or a 0-d array, got bool$"),
+        (lambda: krad.gram_update(L, L, [2.0]), TypeError, r"^t: expected a real number or a 0-d array, got list$"),
+        (lambda: krad.gram_update(L, L, np.ones(1)), TypeError, r"^t: expected a real number or a 0-d array, "
+                                                                r"got ndarray$"),
+        (lambda: krad.krad_factor(np.eye(3), np.ones(6), 2, 3), ValueError, r"^U: expected a 2-D array"),
+        (lambda: krad.krad_factor(np.eye(3), np.full((6, 1), np.nan), 2, 3), ValueError, r"^U: expected finite"),
+        (lambda: krad.krad_factor(np.eye(3), np.ones((6, 1)), 2, 0), ValueError, r"^n: expected an integer >= 1"),
+    ]
+    for call, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            call()
+    xs = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match=r"^G: array library array_api_strict\S* does not match L's numpy$"):
+        krad.t_k(L, xs.asarray(G))
+
+
+def test_krad_factor_of_no_columns_is_zero_in_c_dtype():
+    # r = 0: the empty sum B = 0 (m x m), in C's dtype (exact)
+    B = krad.krad_factor(np.eye(3, dtype=np.float32), np.ones((6, 0), dtype=np.float32), 2, 3)
+    assert B.shape == (2, 2) and B.dtype == np.float32 and not np.any(B)
