@@ -130,3 +130,19 @@ def test_readme_quotes_the_current_summary_line():
     section = readme.split("### Statement ledger", 1)[1].split("\n#", 1)[0]
     quoted = " ".join(line[1:].strip() for line in section.splitlines() if line.startswith(">"))
     assert quoted == coverage.summary_line() + ".", "README's ledger summary is stale: rerun the coverage command"
+
+
+def test_found_verdicts_change_the_status_they_contradict():
+    # a search that found the as-printed Lemma 17 failing (or Lemma 14's false reading holding) shows it beside
+    # the expectation, and the markdown marks the difference
+    from types import SimpleNamespace
+
+    found = [SimpleNamespace(id="egop.lemma17", verdict="fails"),
+             SimpleNamespace(id="egop.lemma14_isotropic_reading", verdict="holds")]
+    recs = {(r["paper"], r["label"]): r for r in coverage.rows(found)}
+    assert recs[("EGOP", "Lemma 17")]["status"] == "holds"
+    assert recs[("EGOP", "Lemma 17")]["status_found"] == "fails as printed"
+    assert recs[("EGOP", "Lemma 14")]["status_found"] == "holds"
+    assert recs[("EGOP", "Lemma 12")]["claims"][0]["verdict"] is None  # not run: no verdict
+    md = coverage.to_markdown(list(recs.values()))
+    assert "holds (found: fails as printed)" in md and "found fails" in md
