@@ -861,8 +861,10 @@ def test_geometric_mean_formula_2_honours_max_iter_and_tol():
         la.geometric_mean(A_np, B_np, formula=2, tol=1e-300, max_iter=5)
     # formula 1 has no iteration: max_iter and tol do not apply, and its value matches the mp twin
     # (rtol 8 n u (kappa(A) + sqrt(kappa(A) kappa(B))), as in the formula test above)
-    X1 = la.geometric_mean(A_np, B_np, formula=1, max_iter=1, tol=1e-300)
-    assert mp_rel_err(X1, mp_geometric_mean(A_np, B_np)) <= 8 * 4 * u_of("float64") * (1e2 + 1e2)
+    want = mp_geometric_mean(A_np, B_np)
+    for X1 in (la.geometric_mean(A_np, B_np, formula=1, max_iter=1, tol=1e-300),
+               la.geometric_mean(A_np, B_np, max_iter=1)):  # formula 1 is the default
+        assert mp_rel_err(X1, want) <= 8 * 4 * u_of("float64") * (1e2 + 1e2)
     for bad, match in (({"max_iter": 0}, "max_iter: expected an integer >= 1"),
                        ({"tol": 0.0}, "tol: expected a value > 0"), ({"tol": -1.0}, "tol: expected a value > 0")):
         with pytest.raises(ValueError, match=match):
