@@ -919,3 +919,26 @@ def test_psd_root_iteration_on_fail_results_are_complete(xp):
     # a cold start that runs out of iterations says so without "warm start"
     with pytest.raises(RuntimeError, match=r"^psd_root_iteration: residual \S+ after 1 iterations \(target \S+\)$"):
         la.psd_root_iteration(A, p, max_iter=1, on_fail="raise")
+
+
+def test_zero_norms_keep_the_dtype_and_wrappers_pass_options(xp):
+    # the norms of an all-zero or empty matrix are a 0-d zero of the input's dtype (float32 stays float32)
+    Z32 = xp.asarray(np.zeros((2, 2), dtype=np.float32))
+    E32 = xp.asarray(np.zeros((0, 3), dtype=np.float32))
+    for val in (la.norm_fro(Z32), la.norm_fro(E32), la.norm_2(E32), la.norm_trace(Z32)):
+        assert val.ndim == 0 and val.dtype == Z32.dtype and float(val) == 0.0
+    # sqrt_psd / inv_root_psd forward eps to psd_power: (0 + 1/4 I)^{1/2} = I/2 and (3 I + I)^{-1/2} = I/2, exact
+    # in binary (the twins' exact values; eigh of a multiple of I is exact)
+    half = np.eye(2) / 2
+    np.testing.assert_array_equal(np_of(la.sqrt_psd(xp.asarray(np.zeros((2, 2))), eps=0.25)), half)
+    np.testing.assert_array_equal(np_of(la.inv_root_psd(xp.asarray(3.0 * np.eye(2)), 2, eps=1.0)), half)
+
+
+def test_warm_start_failure_message_ends_with_its_reason():
+    A_np, *_ = spd_case(6, 1e3, "float64", seed=15)
+    g = np.random.default_rng(16).standard_normal((6, 1))
+    seed = la.psd_power(A_np + 0.05 * (g @ g.T) / 6, 0.25)
+    with pytest.raises(RuntimeError, match=r"^psd_root_iteration: residual \S+ after 0 iterations \(target \S+\) "
+                                           r"\(warm start\); seed does not commute with A \(relative commutator "
+                                           r"\S+\)$"):
+        la.psd_root_iteration(A_np, 4, X0=seed, on_fail="raise")
