@@ -942,3 +942,11 @@ def test_warm_start_failure_message_ends_with_its_reason():
                                            r"\(warm start\); seed does not commute with A \(relative commutator "
                                            r"\S+\)$"):
         la.psd_root_iteration(A_np, 4, X0=seed, on_fail="raise")
+
+
+def test_coupled_newton_failure_reports_the_default_target():
+    # the default target is 4 (n + p) u = 4 * 12 * 2^-53 = 5.3e-15 for n = 8, p = 4, and the message ends there
+    A_np, *_ = spd_case(8, 1e6, "float64", seed=13)
+    with pytest.raises(RuntimeError, match=r"^coupled_newton_inv_root: residual \S+ after 2 iterations "
+                                           r"\(target 5\.3e-15\)$"):
+        la.coupled_newton_inv_root(A_np, 4, max_iter=2)
