@@ -500,6 +500,8 @@ def test_mode_statistic_checks_every_factor_and_names_it():
          r"^G: expected a real floating array"),
         (lambda: krad.mode_update((np.eye(2), np.eye(3, dtype=np.float32)), G, 0), TypeError,
          r"^factors\[1\]: dtype float32 does not match G's float64$"),
+        (lambda: krad.mode_update((np.eye(2), np.eye(3)), np.array([[1.0, np.nan, 0.0], [0.0, 0.0, 0.0]]), 0),
+         ValueError, r"^G: expected finite values"),  # checked by mode_statistic, which mode_update passes check to
         (lambda: krad.damp(np.array([[1.0, 2.0], [0.0, 1.0]]), 0.1), ValueError, r"^L: expected a symmetric"),
         (lambda: krad.decay(np.array([[1.0, 2.0], [0.0, 1.0]]), 0.5), ValueError, r"^L: expected a symmetric"),
         (lambda: krad.decay(np.eye(2), 0.0), ValueError, r"^beta2: expected a value > 0"),
