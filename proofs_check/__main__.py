@@ -7,6 +7,7 @@
   python -m proofs_check --certify            certified verdicts in ball arithmetic (proofs_check/certify.py)
   python -m proofs_check campaign --shards 4 --examples 200 --claims ID ...   sharded, resumable (see campaign.py)
   python -m proofs_check report DIR [--json F] [--markdown F]                 merged report of a campaign directory
+  python -m proofs_check coverage [--markdown F] [--json F] [--run]          the statement ledger (coverage.py)
 
 Exit status: 0 when every verdict matches its expectation (true statements hold, statements known to be false
 as printed are found failing), 1 otherwise, 2 for usage errors. Progress goes to stderr, the table to stdout.
@@ -40,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "coverage":
+        from . import coverage
+
+        return coverage.main(argv[1:])
     if argv and argv[0] in ("campaign", "report"):
         from . import campaign  # imports dask only when a campaign runs on it
 

@@ -26,13 +26,26 @@ def test_unknown_id_lists_the_known_ones():
         algorithm.get("nope")
 
 
-def test_duplicate_registration_is_refused(monkeypatch):
-    monkeypatch.setattr(algorithm, "_REGISTRY", dict(algorithm._REGISTRY))  # the toy id must not outlive the test
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """The algorithm registry as it is now, restored after the test (mutation tools rerun tests in one process:
+    a toy id left behind would change what the next run sees)."""
+    monkeypatch.setattr(algorithm, "_REGISTRY", dict(algorithm._REGISTRY))
+    return algorithm._REGISTRY
+
+
+def test_duplicate_registration_is_refused(scratch_registry):
     alg = algorithm.Algorithm("toy_for_test", object, tuple, lambda *a, **k: None, lambda *a, **k: None)
     algorithm.register(alg)
     algorithm.register(alg)  # the same record again is harmless (module re-import)
     with pytest.raises(ValueError, match="registered twice"):
         algorithm.register(alg._replace(update=lambda *a, **k: 1))
+    assert scratch_registry["toy_for_test"] is alg
+
+
+def test_toy_registration_did_not_leak():
+    # runs after test_duplicate_registration_is_refused in file order (the ci profile does not shuffle)
+    assert "toy_for_test" not in algorithm._REGISTRY
 
 
 # ---------------------------------------------------------------------------------------------------------

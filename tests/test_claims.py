@@ -42,3 +42,13 @@ def test_every_claim_names_its_source_and_statement():
         assert c.source.paper and c.source.where and c.statement
         if c.expected == "fails":
             assert c.twin in ids, f"{c.id} fails as printed but names no corrected twin"
+
+
+def test_mbag_stale_root_shrinks_to_one_step_behind():
+    # Alg. 1 with T_sqr > 1 at a step before the refresh applies H_0 = I / lambda: u = g^T H_0 g against
+    # log(1 + u); the minimal counterexample is tau = 1, one step, T_sqr = 2, and its margin is log 2 - 1 at g = 1.
+    res = runner.run_claim(get("mbag.thm1_logdet_step_stale_root"), examples=30, seed=1, dps=50, shrink_seconds=30)
+    assert res.verdict == "fails"
+    cex = res.counterexample
+    assert len(cex["grads"]) == 1 and len(cex["grads"][0]) == 1 and cex["t_sqr"] == 2
+    assert res.worst_margin < -1e-3  # a real failure: (u - log(1 + u)) / (u + log(1 + u)) ~ u / 4 for small u

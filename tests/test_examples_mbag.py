@@ -11,16 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load():
+def _load(monkeypatch):
     spec = importlib.util.spec_from_file_location("examples_mbag", ROOT / "examples" / "mbag.py")
     mod = importlib.util.module_from_spec(spec)
-    sys.modules["examples_mbag"] = mod
+    monkeypatch.setitem(sys.modules, "examples_mbag", mod)  # removed again after the test
     spec.loader.exec_module(mod)
     return mod
 
 
-def test_quick_run_writes_png_and_tables(tmp_path):
-    ex = _load()
+def test_quick_run_writes_png_and_tables(tmp_path, monkeypatch):
+    ex = _load(monkeypatch)
     assert ex.main(["--quick", "--quiet", "--out", str(tmp_path)]) == 0
     md = (tmp_path / "results.md").read_text()
     for label in ("AdaGrad (diagonal)", "Adam", "AdaGrad (full matrix)", "MBAG tau=16 (per output neuron)",

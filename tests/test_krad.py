@@ -419,3 +419,109 @@ def test_no_function_mutates_its_inputs(xp):
         np.testing.assert_array_equal(np_of(L), L_np)
         np.testing.assert_array_equal(np_of(R), R_np)
         np.testing.assert_array_equal(np_of(G), G_np)
+
+
+def test_every_operand_check_names_its_argument():
+    """Each check of t_k / gram_update / krad_factor names the argument it refused (mutation-testing kills:
+    a check that reports the wrong name, or skips an operand, fails here)."""
+    L, G = np.eye(2), np.ones((2, 3))
+    nonsym = np.array([[1.0, 2.0], [0.0, 1.0]])
+    cases = [
+        (lambda: krad.t_k(L, np.ones(2)), ValueError, r"^G: expected a 2-D array"),
+        (lambda: krad.t_k(nonsym, G), ValueError, r"^L: expected a symmetric matrix"),
+        (lambda: krad.t_k(L, G, np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])), ValueError,
+         r"^R: expected a symmetric matrix"),
+        (lambda: krad.t_k(L.astype(np.float32), G), TypeError, r"^G: dtype float64 does not match L's float32$"),
+        (lambda: krad.t_k(L, G, np.eye(3, dtype=np.float32)), TypeError, r"^R: dtype float32 does not match L's"),
+        (lambda: krad.t_k(L, G, rule="l1"), ValueError, r"^rule: expected one of"),
+        (lambda: krad.gram_update(L, np.eye(3), 2.0), ValueError, r"^A: shape \(3, 3\) does not match L's \(2, 2\)$"),
+        (lambda: krad.gram_update(L, nonsym, 2.0), ValueError, r"^A: expected a symmetric matrix"),
+        (lambda: krad.gram_update(L, np.eye(2, dtype=np.float32), 2.0), TypeError, r"^A: dtype float32 does not "
+                                                                                      r"match L's float64$"),
+        (lambda: krad.gram_update(L, L, True), TypeError, r"^t: expected a real number or a 0-d array, got bool$"),
+        (lambda: krad.gram_update(L, L, [2.0]), TypeError, r"^t: expected a real number or a 0-d array, got list$"),
+        (lambda: krad.gram_update(L, L, np.ones(1)), TypeError, r"^t: expected a real number or a 0-d array, "
+                                                                r"got ndarray$"),
+        (lambda: krad.krad_factor(np.eye(3), np.ones(6), 2, 3), ValueError, r"^U: expected a 2-D array"),
+        (lambda: krad.krad_factor(np.eye(3), np.full((6, 1), np.nan), 2, 3), ValueError, r"^U: expected finite"),
+        (lambda: krad.krad_factor(np.eye(3), np.ones((6, 1)), 2, 0), ValueError, r"^n: expected an integer >= 1"),
+    ]
+    for call, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            call()
+    xs = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match=r"^G: array library array_api_strict\S* does not match L's numpy$"):
+        krad.t_k(L, xs.asarray(G))
+
+
+def test_krad_factor_of_no_columns_is_zero_in_c_dtype():
+    # r = 0: the empty sum B = 0 (m x m), in C's dtype (exact)
+    B = krad.krad_factor(np.eye(3, dtype=np.float32), np.ones((6, 0), dtype=np.float32), 2, 3)
+    assert B.shape == (2, 2) and B.dtype == np.float32 and not np.any(B)
+
+
+def test_mode_statistic_and_t_defaults_against_mp():
+    """Value checks of paths the other tests reach only through wrappers (mutation-testing kills)."""
+    from proofs_check import mp as M
+
+    rng = np.random.default_rng(31)
+    g = rng.standard_normal(3)
+    # a vector gradient is an order-1 array: its mode-0 statistic is g g^T (each entry one rounded product: exact
+    # equality with NumPy's outer product, which rounds the same products)
+    np.testing.assert_array_equal(krad.mode_statistic(g, 0), np.outer(g, g))
+    # t_from_gram's default rule is the spectral one: t = 1 + ||L A||_2 (mp twin; rtol 8 n u for the eigen-solver)
+    L, A = spd(3, 10.0, rng), spd(3, 10.0, rng)
+    with mpmath.workdps(DPS):
+        want = 1 + M.mp_norm_2(to_mp(L) * to_mp(A))
+    t = float(krad.t_from_gram(L, A))
+    assert abs(t - float(want)) <= 8 * 3 * u_of("float64") * float(want)
+
+
+def test_mode_statistic_checks_every_factor_and_names_it():
+    G = np.ones((2, 3))
+    nonsym3 = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    cases = [
+        (lambda: krad.mode_statistic(G, 0, (None, nonsym3)), ValueError, r"^others\[1\]: expected a symmetric"),
+        (lambda: krad.mode_statistic(G, 0, (None, np.eye(3, dtype=np.float32))), TypeError,
+         r"^others\[1\]: dtype float32 does not match G's float64$"),
+        (lambda: krad.mode_statistic(G, 0, (None, np.eye(2))), ValueError,
+         r"^others\[1\]: expected shape \(3, 3\), got \(2, 2\)$"),
+        (lambda: krad.mode_statistic(G, 0, (None,)), ValueError, r"^others: expected 2 entries \(one per mode\), "
+                                                                 r"got 1$"),
+        (lambda: krad.mode_statistic(G, True), ValueError, r"^k: expected a mode"),
+        (lambda: krad.mode_statistic(np.asarray(1.0), 0), ValueError, r"^G: expected an array with at least one "
+                                                                      r"mode, got a 0-d array$"),
+        (lambda: krad.mode_statistic(np.array([[1.0, np.inf]]), 0), ValueError, r"^G: expected finite values"),
+        (lambda: krad.t_from_gram(np.eye(2), np.eye(2), "code", scheme="both"), ValueError, r"^scheme: expected"),
+        (lambda: krad.t_from_gram(nonsym3, np.eye(3)), ValueError, r"^L: expected a symmetric"),
+        (lambda: krad.t_from_gram(np.eye(3), nonsym3), ValueError, r"^A: expected a symmetric"),
+        (lambda: krad.mode_update((np.eye(2), np.eye(3)), G, 0, scheme="both"), ValueError, r"^scheme: expected"),
+        (lambda: krad.mode_update((np.eye(2), np.eye(3)), np.ones((2, 3), dtype=np.int64), 0), TypeError,
+         r"^G: expected a real floating array"),
+        (lambda: krad.mode_update((np.eye(2), np.eye(3, dtype=np.float32)), G, 0), TypeError,
+         r"^factors\[1\]: dtype float32 does not match G's float64$"),
+        (lambda: krad.mode_update((np.eye(2), np.eye(3)), np.array([[1.0, np.nan, 0.0], [0.0, 0.0, 0.0]]), 0),
+         ValueError, r"^G: expected finite values"),  # checked by mode_statistic, which mode_update passes check to
+        (lambda: krad.damp(np.array([[1.0, 2.0], [0.0, 1.0]]), 0.1), ValueError, r"^L: expected a symmetric"),
+        (lambda: krad.decay(np.array([[1.0, 2.0], [0.0, 1.0]]), 0.5), ValueError, r"^L: expected a symmetric"),
+        (lambda: krad.decay(np.eye(2), 0.0), ValueError, r"^beta2: expected a value > 0"),
+    ]
+    for call, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            call()
+
+
+def test_damp_boundary_and_spectral_test():
+    # eps ||L||_F = 1 exactly (L = I/2 in 4-D: ||L||_F = 1, eps = 1) is not < 1, so the spectral test decides:
+    # ||L||_2 = 1/2, eps ||L||_2 = 1/2 < 1, and L - eps L^2 = I/4 (exact in binary)
+    L = np.eye(4) / 2
+    np.testing.assert_array_equal(krad.damp(L, 1.0), np.eye(4) / 4)
+    # a non-symmetric-looking but symmetric L with ||L||_F >= 1/eps and ||L||_2 < 1/eps: the symmetric spectral
+    # norm (eigenvalues 1.5 and -0.5 -> 1.5) is what is compared, not the largest singular value of a general
+    # matrix (equal here) nor the Frobenius norm (1.58 > 1/0.65 = 1.54)
+    L2 = np.array([[0.5, 1.0], [1.0, 0.5]])
+    np.testing.assert_allclose(krad.damp(L2, 0.65), L2 - 0.65 * (L2 @ L2), rtol=0, atol=4 * u_of("float64"))
+    # rank one: ||L||_F = ||L||_2 = 1, eps = 1 sits on the boundary eps ||L||_F = 1, and the spectral test refuses
+    # it (L - L^2 = 0 would not be positive definite)
+    with pytest.raises(ValueError, match=r"^eps: damping L - eps L\^2 needs eps \|\|L\|\|_2 < 1"):
+        krad.damp(np.diag([1.0, 0.0]), 1.0)

@@ -941,3 +941,122 @@ def test_pinv_rcond_is_a_relative_cutoff(xp):
         assert err <= _rank_rtol(-1.0, n, u, kappa_r), (rcond, err)
     with pytest.raises(ValueError, match="rcond: only used with eps_mode='pinv'"):
         la.psd_power(asx(xp, A_np), 0.5, rcond=0.1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# geometric mean formula 2: its options and the Denman-Beavers iteration count (mutation-testing kills:
+# tests/mutation_equivalents.md lists the mutants of these functions that no input can tell apart)
+
+def test_geometric_mean_scalar_ratio_takes_one_denman_beavers_step():
+    # Z = A^{-1} B = 4 I: the determinant scaling mu = 4^{-1/2} makes M_1 = I exactly, so one iteration returns
+    # Y_1 = 2 I; the mp twin M_g(I, 4 I) = 2 I. Exact in float64 (powers of two), hence the tight 4 u.
+    I3 = np.eye(3)
+    want = mp_geometric_mean(I3, 4.0 * I3)
+    for max_iter in (1, 2):
+        X = la.geometric_mean(I3, 4.0 * I3, formula=2, max_iter=max_iter)
+        assert mp_rel_err(X, want) <= 4 * u_of("float64")
+
+
+def test_geometric_mean_formula_2_honours_max_iter_and_tol():
+    A_np, _, _, _ = spd_case(4, 1e2, "float64", seed=6, scale=2.0)
+    B_np, _, _, _ = spd_case(4, 1e2, "float64", seed=7, scale=0.3)
+    # a non-scalar Z needs several quadratically convergent steps: one or two are not enough, and the error
+    # names the function, the iteration count that was allowed, the default target 4 n u = 16 * 2^-53 and the stage
+    for k in (1, 2):
+        with pytest.raises(RuntimeError, match=rf"^geometric_mean: residual \d\.\de[-+]\d+ after {k} iterations "
+                                               r"\(target 1\.8e-15\) in the Denman-Beavers square root of A\^-1 B$"):
+            la.geometric_mean(A_np, B_np, formula=2, max_iter=k)
+    # an explicit tol is the one the iteration stops on (unreachable here: the iteration cap reports it)
+    with pytest.raises(RuntimeError, match=r"after 5 iterations \(target 1\.0e-300\)"):
+        la.geometric_mean(A_np, B_np, formula=2, tol=1e-300, max_iter=5)
+    # formula 1 has no iteration: max_iter and tol do not apply, and its value matches the mp twin
+    # (rtol 8 n u (kappa(A) + sqrt(kappa(A) kappa(B))), as in the formula test above)
+    want = mp_geometric_mean(A_np, B_np)
+    for X1 in (la.geometric_mean(A_np, B_np, formula=1, max_iter=1, tol=1e-300),
+               la.geometric_mean(A_np, B_np, max_iter=1)):  # formula 1 is the default
+        assert mp_rel_err(X1, want) <= 8 * 4 * u_of("float64") * (1e2 + 1e2)
+    for bad, match in (({"max_iter": 0}, "max_iter: expected an integer >= 1"),
+                       ({"tol": 0.0}, "tol: expected a value > 0"), ({"tol": -1.0}, "tol: expected a value > 0")):
+        with pytest.raises(ValueError, match=match):
+            la.geometric_mean(A_np, B_np, formula=2, **bad)
+    nonsym = B_np.copy()
+    nonsym[0, 1] += 1.0
+    with pytest.raises(ValueError, match="^B: "):
+        la.geometric_mean(A_np, nonsym)
+
+
+def test_coupled_newton_ridge_and_option_names():
+    # ridge = 1 is a ridge like any other: the root is of A + I (mp twin; both spectra in [1, 1e2 + 1], so the
+    # root's forward error is the eigh route's 8 n u kappa with kappa <= 1e2)
+    n, p = 5, 4
+    A_np, E, Q, _ = spd_case(n, 1e2, "float64", seed=21)
+    res = la.coupled_newton_inv_root(A_np, p, ridge=1.0)
+    want = mp_func([e + 1 for e in E], Q, lambda e: e ** mpmath.mpf(-0.25))
+    assert res.converged and mp_rel_err(res.root, want) <= 8 * n * u_of("float64") * 1e2
+    # the Cholesky refusal names the matrix it factored: A itself, or A + ridge*I
+    indef = np.array([[1.0, 2.0], [2.0, 1.0]])  # eigenvalues 3, -1
+    with pytest.raises(ValueError, match=r"^A: expected a positive definite matrix, but the Cholesky "
+                                         r"factorization of A failed$"):
+        la.coupled_newton_inv_root(indef, 2)
+    with pytest.raises(ValueError, match=r"factorization of A \+ ridge\*I failed$"):
+        la.coupled_newton_inv_root(indef, 2, ridge=0.5)  # eigenvalues 3.5, -0.5: still indefinite
+    with pytest.raises(ValueError, match="^max_iter: expected an integer >= 1"):
+        la.coupled_newton_inv_root(np.eye(2), 2, max_iter=0)
+    with pytest.raises(ValueError, match="^error: expected one of"):
+        la.coupled_newton_inv_root(np.eye(2), 2, error="l1")
+    # an explicit tol is the target the iteration reports (unreachable: the iteration cap reports it)
+    with pytest.raises(RuntimeError, match=r"after 3 iterations \(target 1\.0e-300\)"):
+        la.coupled_newton_inv_root(A_np, p, tol=1e-300, max_iter=3)
+
+
+def test_psd_root_iteration_on_fail_results_are_complete(xp):
+    # a non-commuting seed goes to on_fail at once (0 iterations): "return" gives back the seed's iterate with its
+    # own residual, "eigh" the eigh root with its residual; both say converged=False (not merely falsy)
+    n, p = 6, 4
+    A_np, E, Q, kap = spd_case(n, 1e3, "float64", seed=15)
+    A = asx(xp, A_np)
+    g = np.random.default_rng(16).standard_normal((n, 1))
+    seed = la.psd_power(asx(xp, A_np + 0.05 * (g @ g.T) / n), 0.25)
+    for on_fail in ("return", "eigh"):
+        r = la.psd_root_iteration(A, p, X0=seed, on_fail=on_fail)
+        assert r.iterations == 0 and r.converged is False and r.fallback is (on_fail == "eigh")
+        X = np_of(r.root)
+        # the reported residual is ||X^p - A||_F / ||A||_F of the returned root (float64 products: rtol 1e-6 of it)
+        resid = np.linalg.norm(np.linalg.matrix_power(X, p) - A_np) / np.linalg.norm(A_np)
+        assert abs(resid - r.residual) <= 1e-6 * resid + 1e-15
+    want = mp_func(E, Q, lambda e: e ** mpmath.mpf(0.25))
+    assert mp_rel_err(r.root, want) <= 8 * n * u_of("float64") * cond_power(0.25, kap)  # the eigh root's bound
+    # a cold start that runs out of iterations says so without "warm start"
+    with pytest.raises(RuntimeError, match=r"^psd_root_iteration: residual \S+ after 1 iterations \(target \S+\)$"):
+        la.psd_root_iteration(A, p, max_iter=1, on_fail="raise")
+
+
+def test_zero_norms_keep_the_dtype_and_wrappers_pass_options(xp):
+    # the norms of an all-zero or empty matrix are a 0-d zero of the input's dtype (float32 stays float32)
+    Z32 = xp.asarray(np.zeros((2, 2), dtype=np.float32))
+    E32 = xp.asarray(np.zeros((0, 3), dtype=np.float32))
+    for val in (la.norm_fro(Z32), la.norm_fro(E32), la.norm_2(E32), la.norm_trace(Z32)):
+        assert val.ndim == 0 and val.dtype == Z32.dtype and float(val) == 0.0
+    # sqrt_psd / inv_root_psd forward eps to psd_power: (0 + 1/4 I)^{1/2} = I/2 and (3 I + I)^{-1/2} = I/2, exact
+    # in binary (the twins' exact values; eigh of a multiple of I is exact)
+    half = np.eye(2) / 2
+    np.testing.assert_array_equal(np_of(la.sqrt_psd(xp.asarray(np.zeros((2, 2))), eps=0.25)), half)
+    np.testing.assert_array_equal(np_of(la.inv_root_psd(xp.asarray(3.0 * np.eye(2)), 2, eps=1.0)), half)
+
+
+def test_warm_start_failure_message_ends_with_its_reason():
+    A_np, *_ = spd_case(6, 1e3, "float64", seed=15)
+    g = np.random.default_rng(16).standard_normal((6, 1))
+    seed = la.psd_power(A_np + 0.05 * (g @ g.T) / 6, 0.25)
+    with pytest.raises(RuntimeError, match=r"^psd_root_iteration: residual \S+ after 0 iterations \(target \S+\) "
+                                           r"\(warm start\); seed does not commute with A \(relative commutator "
+                                           r"\S+\)$"):
+        la.psd_root_iteration(A_np, 4, X0=seed, on_fail="raise")
+
+
+def test_coupled_newton_failure_reports_the_default_target():
+    # the default target is 4 (n + p) u = 4 * 12 * 2^-53 = 5.3e-15 for n = 8, p = 4, and the message ends there
+    A_np, *_ = spd_case(8, 1e6, "float64", seed=13)
+    with pytest.raises(RuntimeError, match=r"^coupled_newton_inv_root: residual \S+ after 2 iterations "
+                                           r"\(target 5\.3e-15\)$"):
+        la.coupled_newton_inv_root(A_np, 4, max_iter=2)

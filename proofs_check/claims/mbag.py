@@ -27,8 +27,10 @@ What the search finds:
   * A fixed number of steps under-estimates both roots in the Loewner order (our statement; it explains errata 6).
   * Sec. I's AdaGrad, (delta I + (sum g g^T)^{1/2})^{-1} g, is not what one MBAG group computes: that is
     (lambda I + sum g g^T)^{-1/2} g (errata 5), already for tau = 1.
-Not encoded: Theorem 1 (a bound in expectation over the noise, with constants L, G and log det terms of a run; not an
-instance-checkable statement without a noise model).
+  * Theorem 1's deterministic ingredients (the per-step inequalities behind its log-det and G^2 terms) hold for
+    T_sqr = 1; the log-det step fails for Algorithm 1 with a stale root (T_sqr > 1), which the theorem covers.
+Not encoded: Theorem 1 itself (a bound in expectation over the noise, with constants L, G and log det terms of a
+run; not an instance-checkable statement without a noise model).
 """
 from __future__ import annotations
 
@@ -224,6 +226,115 @@ register(Claim(
     check=lambda inst, *, dps: _single_group_check(inst, dps=dps, form="kradagrad"),
     note="H_t = G_t^{-1} (Eq. 4), so H_t^{1/2} = G_t^{-1/2}. krad_ref's bridge test checks the float code the same way "
          "(adagrad_full with form='kradagrad').",
+))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Theorem 1's deterministic ingredients (Sec. V). The proof is not printed; the bound's terms name the steps of the
+# framework it follows ([28], Chen et al. 2019): the L eta^2 / 2 E[log |G_T| / |G_0|] term bounds the smoothness
+# term sum_t (L/2) ||eta H_t^{1/2} g_t||^2 through the per-step potential inequality below, and the
+# 2 G^2 eta (tr(H_0^{1/2}) + 1/sqrt(lambda)) term telescopes sum_t tr(H_{t-1}^{1/2} - H_t^{1/2}) <= tr(H_0^{1/2})
+# (needs H_t^{1/2} <= H_{t-1}^{1/2}) and bounds ||H_t^{1/2}||_2 <= 1/sqrt(lambda). Per group; the block-diagonal
+# hat-G adds log-determinants and traces over the groups, so one group is the whole content.
+
+class Thm1Instance(NamedTuple):
+    lam: float          # G_0 = lam I
+    grads: np.ndarray   # (t, tau)
+    t_sqr: int = 1      # root refresh interval of Alg. 1 (lines 7-10)
+
+
+@st.composite
+def thm1_instances(draw, t_sqr: tuple[int, int] = (1, 1)):
+    inst = draw(sm_instances())
+    return Thm1Instance(inst.lam, inst.grads, draw(st.integers(*t_sqr)))
+
+
+def _logdet_steps(inst: Thm1Instance, dps: int):
+    """[(g_t, H_t, H_s, log|G_t| - log|G_{t-1}|)]: s = the last refresh <= t of Alg. 1 (s = 0 before the first,
+    errata 28: the root of H_0 = I / lambda)."""
+    traj = _sm_trajectory(SMInstance(inst.lam, inst.grads), dps)
+    tau = inst.grads.shape[1]
+    out = []
+    with mpmath.workdps(dps):
+        Hs = mpmath.eye(tau) / M.to_mpf(inst.lam)
+        prev = tau * mpmath.log(M.to_mpf(inst.lam))
+        for t, (g, H, G) in enumerate(traj, 1):
+            if t % inst.t_sqr == 0:
+                Hs = H
+            logdet = mpmath.log(mpmath.det(G))
+            out.append((g, H, Hs, logdet - prev))
+            prev = logdet
+    return out
+
+
+def check_thm1_logdet(inst: Thm1Instance, *, dps: int):
+    """||H^{1/2} g_t||^2 = g_t^T H g_t <= log|G_t| - log|G_{t-1}| with H the root's argument used at step t."""
+    tau = inst.grads.shape[1]
+    evs = []
+    for k, (g, _, Hs, dlog) in enumerate(_logdet_steps(inst, dps), 1):
+        with mpmath.workdps(dps):
+            lhs = (g.T * Hs * g)[0]
+        # both sides are O(g^T H g); their difference is O((g^T H g)^2) when the root is current: exact in mp
+        evs.append(Evidence(float(dlog - lhs), float(abs(dlog) + abs(lhs)) or 1.0, M.mp_tolerance(dps, tau),
+                            {"step": k, "gHg": float(lhs), "dlogdet": float(dlog)}))
+    return _worst(evs, {"tau": tau, "lam": inst.lam, "steps": len(inst.grads), "T_sqr": inst.t_sqr})
+
+
+register(Claim(
+    id="mbag.thm1_logdet_step",
+    source=Source(PAPER, "Theorem 1, its L eta^2/2 log(|G_T|/|G_0|) term (per-step ingredient, T_sqr = 1)"),
+    statement="For G_t = G_{t-1} + g_t g_t^T, G_0 = lambda I, H_t = G_t^{-1} (Eq. 4): ||H_t^{1/2} g_t||^2 = "
+              "g_t^T H_t g_t <= log det G_t - log det G_{t-1} at every step t",
+    strategy=thm1_instances(),
+    check=check_thm1_logdet,
+    note="g^T H_t g = u / (1 + u) with u = g^T H_{t-1} g (Sherman-Morrison), det G_t / det G_{t-1} = 1 + u "
+         "(matrix determinant lemma), and u / (1 + u) <= log(1 + u). Summed over t: the theorem's log-det term.",
+))
+
+register(Claim(
+    id="mbag.thm1_logdet_step_stale_root",
+    source=Source(PAPER, "Theorem 1 for Algorithm 1 as printed (root refreshed every T_sqr steps, lines 7-10)"),
+    statement="Alg. 1 with T_sqr >= 1 applies H_s^{1/2}, s the last refresh <= t (H_0 before the first): "
+              "||H_s^{1/2} g_t||^2 <= log det G_t - log det G_{t-1} at every step t",
+    strategy=thm1_instances(t_sqr=(1, 4)),
+    check=check_thm1_logdet,
+    expected=FAILS,
+    twin="mbag.thm1_logdet_step",
+    note="A stale root is larger (H_s >= H_t), and already one step behind the inequality is u <= log(1 + u), false "
+         "for every g != 0: tau = 1, lambda = 1, g = 1, T_sqr = 2 gives 1 > log 2 at t = 1. Theorem 1 is stated for "
+         "Algorithm 1, whose T_sqr (50 in Sec. VI) the bound ignores; its log-det term covers T_sqr = 1 only.",
+))
+
+
+def check_thm1_roots(inst: Thm1Instance, *, dps: int):
+    """H_t^{1/2} <= H_{t-1}^{1/2} and H_t^{1/2} <= I / sqrt(lambda) (Loewner), exact roots."""
+    tau = inst.grads.shape[1]
+    evs = []
+    with mpmath.workdps(dps):
+        half = mpmath.mpf(1) / 2
+        top = mpmath.eye(tau) / mpmath.sqrt(M.to_mpf(inst.lam))
+        prev = top  # H_0^{1/2} = I / sqrt(lambda)
+        for k, (_, H, _) in enumerate(_sm_trajectory(SMInstance(inst.lam, inst.grads), dps), 1):
+            root = M.mp_psd_power(H, half)
+            # kappa(G_t) <= (lam + t) / lam: the mp root keeps > 40 digits, inside mp_tolerance
+            evs.append(E.loewner(prev, root, dps=dps, n=tau, detail={"step": k, "bound": "H_t^{1/2} <= H_{t-1}^{1/2}"}))
+            evs.append(E.loewner(top, root, dps=dps, n=tau, detail={"step": k, "bound": "H_t^{1/2} <= I/sqrt(lam)"}))
+            prev = root
+    return _worst(evs, {"tau": tau, "lam": inst.lam, "steps": len(inst.grads)})
+
+
+register(Claim(
+    id="mbag.thm1_root_monotone",
+    source=Source(PAPER, "Theorem 1, its 2 G^2 eta (tr(H_0^{1/2}) + 1/sqrt(lambda)) term (per-step ingredients)"),
+    statement="Along Eq. (4) (G_t = G_{t-1} + g_t g_t^T, G_0 = lambda I): H_t^{1/2} <= H_{t-1}^{1/2} and "
+              "H_t^{1/2} <= I / sqrt(lambda) (Loewner) at every step t",
+    strategy=thm1_instances(),
+    check=check_thm1_roots,
+    weight=0.3,  # one mp eigendecomposition per step (~80 ms per instance at tau = 5, six steps)
+    note="G_t >= G_{t-1} >= lambda I, and t -> t^{-1/2} is operator monotone decreasing (Loewner-Heinz). Hence "
+         "sum_t tr(H_{t-1}^{1/2} - H_t^{1/2}) telescopes to at most tr(H_0^{1/2}) and ||H_t^{1/2}||_2 <= "
+         "1/sqrt(lambda): the two parts of the theorem's G^2 term. Does not hold for MBAG-EMA (Alg. 2), whose G_t "
+         "is not monotone; Theorem 1 is stated for Alg. 1 only.",
 ))
 
 
