@@ -638,7 +638,7 @@ def _adagrad_diag_steps(G_list, p, init, roots):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# MBAG family (krad_ref/mbag.py's twins): per-group Sherman-Morrison inverse, Newton-Schulz / exact roots
+# MBAG family (the twins of krad_ref/mbag/): per-group Sherman-Morrison inverse, Newton-Schulz / exact roots
 # --------------------------------------------------------------------------------------------------------------
 _MBAG_U = {"float64": 2.0 ** -53, "float32": 2.0 ** -24}
 #: krad_ref.mbag.AUTO_FLOOR_FACTOR (MBAG-EMA's automatic damping floor 16 tau u ||G||_F), restated here
