@@ -129,6 +129,8 @@ def _traj_detail(inst: Traj) -> dict:
             "cond_L0": _cond(inst.L0), "cond_R0": _cond(inst.R0)}
 
 
+# the twins replayed in ball arithmetic: the certify hooks of Cor. 3.3, the domination invariant and Lemma 3.4
+
 def _ball_t(rule: str, L, A, scheme: str):
     """t of a t-rule in ball arithmetic (``twins.t_value``'s definitions, module docstring)."""
     N = L * A
