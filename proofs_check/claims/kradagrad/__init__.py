@@ -47,7 +47,7 @@ from ._common import (
 from .lemma3_1 import KradInstance, SharpInstance, krad_instances, sharp_instances
 from .prop3_2 import Rank1Instance, StepInstance, exact_rank_one, rank1_instances, step_instances
 from .cor3_3 import DecayInstance, decay_instances
-from .lemma3_4 import _norm2
+from . import lemma3_4  # no public names: imported for its claims
 from .combined import CombinedInstance, combined_instances
 from .alg1 import ShapeInstance, SquareTraj, shape_instances, square_trajectories
 from .regret import OnlineInstance, online_instances
