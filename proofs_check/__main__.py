@@ -8,6 +8,7 @@
   python -m proofs_check campaign --shards 4 --examples 200 --claims ID ...   sharded, resumable (see campaign.py)
   python -m proofs_check report DIR [--json F] [--markdown F]                 merged report of a campaign directory
   python -m proofs_check coverage [--markdown F] [--json F] [--run]          the statement ledger (coverage.py)
+  python -m proofs_check golden --out DIR [--cases ID ...] [--list]           regenerate golden vectors (golden.py)
 
 Exit status: 0 when every verdict matches its expectation (true statements hold, statements known to be false
 as printed are found failing), 1 otherwise, 2 for usage errors. Progress goes to stderr, the table to stdout.
@@ -49,6 +50,10 @@ def main(argv=None) -> int:
         from . import campaign  # imports dask only when a campaign runs on it
 
         return campaign.main_campaign(argv[1:]) if argv[0] == "campaign" else campaign.main_report(argv[1:])
+    if argv and argv[0] == "golden":
+        from . import golden  # imports the twins only when golden vectors are generated
+
+        return golden.main_golden(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "list":
         if args.ids:

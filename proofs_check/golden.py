@@ -1,7 +1,8 @@
 """Golden-vector generation (format v1, ``krad_ref.crossval.format``) through the mpmath twins.
 
-Errata 17: generation needs mpmath and the twins, so it lives here; ``krad_ref.crossval`` only loads, compares
-and reports (its ``generate`` subcommand imports this module lazily).
+Errata 17: generation needs mpmath and the twins, so it lives here, with its command line
+(``python -m proofs_check golden --out DIR [--cases ...] [--list]``, :func:`main_golden`); ``krad_ref.crossval``
+only loads, compares and reports, and never imports proofs_check (dependencies point one way).
 
 For one case (algorithm id, Config, gradient sequence, the config's initial state) :func:`build_case` runs
 ``twins.twin_trajectory`` at ``DPS`` digits, rounds every state quantity, root and direction once to float64
@@ -26,8 +27,10 @@ Case ids are ``<algorithm>/<name>``; ``SHIPPED`` lists the ones shipped inside t
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -43,7 +46,7 @@ from . import twins
 DPS = 50
 
 __all__ = ["DPS", "POW2_SLACK", "pow2_up", "CaseSpec", "CASES", "SHIPPED", "case_ids", "lcg_ints",
-           "dyadic_matrix", "build_case", "generate", "generate_shipped"]
+           "dyadic_matrix", "build_case", "generate", "generate_shipped", "main_golden"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -333,3 +336,39 @@ def generate(out: str | Path, names: Iterable[str] | None = None) -> list[Path]:
 def generate_shipped(out: str | Path) -> list[Path]:
     """Regenerate the shipped set (``SHIPPED``) into ``out``."""
     return generate(out, SHIPPED)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# command line
+
+def _golden_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m proofs_check golden",
+                                description="Compute golden cases with the mpmath twins and write <case>.json and "
+                                            "<case>.npz into --out. Deterministic: the same cases give "
+                                            "byte-identical files.")
+    p.add_argument("--out", help="output directory (created); required unless --list")
+    p.add_argument("--cases", nargs="*", default=None,
+                   help="case ids or file stems (default: the full curated list); 'shipped' = the set shipped "
+                        "in krad_ref/crossval/golden")
+    p.add_argument("--list", action="store_true", help="list the case ids and exit")
+    return p
+
+
+def main_golden(argv=None) -> int:
+    """``python -m proofs_check golden``: exit status 0 written (or listed), 2 for a usage error or unknown case."""
+    args = _golden_parser().parse_args(argv)
+    if args.list:
+        for cid in case_ids():
+            print(cid)
+        return 0
+    if not args.out:
+        print("golden: --out DIR is required", file=sys.stderr)
+        return 2
+    try:
+        paths = generate(args.out, args.cases)
+    except KeyError as exc:
+        print(f"golden: {exc.args[0]}", file=sys.stderr)
+        return 2
+    for p in paths:
+        print(p)
+    return 0

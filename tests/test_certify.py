@@ -169,7 +169,7 @@ def test_cli_certify_flag(capsys):
 
 @pytest.mark.parametrize("scheme", ["star", "alt"])
 def test_ball_trajectory_encloses_the_mp_twin(scheme):
-    # The KrADagrad ball twin (claims/kradagrad.py) is a second implementation of twins.twin_trajectory: each of
+    # The KrADagrad ball twin (claims/kradagrad/_common.py) is a second implementation of twins.twin_trajectory: each of
     # its enclosures must contain the mp factors up to the mp rounding (50 digits, kappa <= 1e4: ~1e-45 relative).
     import flint
     import mpmath

@@ -121,15 +121,44 @@ def test_npz_entries_are_stored_with_fixed_metadata():
                 assert zf.read(info) == fmt.npy_bytes(np.load(io.BytesIO(zf.read(info)))), (p.name, info)
 
 
-def test_cli_generate(tmp_path, capsys):
-    from krad_ref.crossval.__main__ import main
+def test_cli_golden(tmp_path, capsys):
+    from proofs_check.__main__ import main
 
-    assert main(["generate", "--out", str(tmp_path), "--cases", "adagrad_diag/well_4x3"]) == 0
+    assert main(["golden", "--out", str(tmp_path), "--cases", "adagrad_diag/well_4x3"]) == 0
     out = capsys.readouterr().out
     assert "adagrad_diag__well_4x3.json" in out
     assert (tmp_path / "adagrad_diag__well_4x3.json").read_bytes() == \
         (fmt.GOLDEN_DIR / "adagrad_diag__well_4x3.json").read_bytes()
-    assert main(["generate", "--out", str(tmp_path), "--cases", "nope/x"]) == 2
+    assert main(["golden", "--out", str(tmp_path), "--cases", "nope/x"]) == 2
+    assert main(["golden", "--cases", "adagrad_diag/well_4x3"]) == 2  # --out is required unless --list
+    assert "--out DIR is required" in capsys.readouterr().err
+    assert main(["golden", "--list"]) == 0
+    assert "adagrad_diag/well_4x3" in capsys.readouterr().out.split()
+
+
+def test_krad_ref_never_imports_proofs_check():
+    """Dependencies point one way (DESIGN.md): no module of krad_ref imports proofs_check, even lazily; golden
+    generation is proofs_check's own command, and krad_ref.crossval has no ``generate`` subcommand any more."""
+    import ast
+    from pathlib import Path
+
+    import krad_ref
+    from krad_ref.crossval.__main__ import build_parser
+
+    offenders = []
+    for path in Path(krad_ref.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module or ""]
+            else:
+                continue
+            offenders += [f"{path}:{node.lineno}" for m in modules if m.split(".")[0] == "proofs_check"]
+    assert offenders == []
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["generate", "--out", "x"])
+    assert exc.value.code == 2
 
 
 def test_no_mpmath_or_hypothesis_at_import():

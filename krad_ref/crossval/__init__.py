@@ -1,8 +1,8 @@
 """Cross-validation toolkit: golden vectors (``format``), the tolerance model (``tolerance``) and the harness.
 
 Errata 17: this package only loads, compares and reports; it never imports mpmath or hypothesis at import
-time. Golden vectors are *generated* by ``proofs_check.golden`` (mpmath twins), reached only through the
-``generate`` subcommand of ``python -m krad_ref.crossval`` (a lazy import, the one dependency that way).
+time, and never imports proofs_check. Golden vectors are *generated* by ``proofs_check.golden`` (mpmath twins:
+``python -m proofs_check golden --out DIR``).
 
 Public API (golden vectors and tolerances):
   format.load(path) -> GoldenCase              (.json or .npz; validated; GoldenFormatError on bad input)
