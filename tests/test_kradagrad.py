@@ -8,6 +8,7 @@ factor (from its mp eigenvalues); each assertion states its constant and why.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import mpmath
@@ -16,6 +17,8 @@ import pytest
 
 from krad_ref import algorithm, backend
 from krad_ref import kradagrad as K
+from krad_ref.crossval import tolerance as CT
+from proofs_check import mp as M
 
 DPS = 40
 RULES = ("spectral", "frobenius", "trace", "code")
@@ -76,37 +79,36 @@ def run(alg, cfg, Gs, xp, dtype="float64", shape=None):
     return dirs, states
 
 
-def to_mp(x):
-    x = np.asarray(x, dtype=np.float64)
-    return mpmath.matrix([[mpmath.mpf(float(v)) for v in row] for row in x])
+def assert_steps_within_crossval_model(alg_id, cfg, Gs, dirs, states, ref_steps):
+    """Each step's factors, roots and direction against a float64 reference run, within the golden vectors'
+    tolerance model (krad_ref.crossval.tolerance: c n u cond k, cond read from the reference: kappa_F of the
+    factors, the root's conditioning, the Frechet gain of the direction). Both runs carry errors of that size."""
+    shape = tuple(Gs[0].shape)
+    tols = CT.step_tolerances(alg_id, cfg, shape, ref_steps, Gs, "float64", init_factors=[np.eye(d) for d in shape])
+    for k, (ref, tol, d, s) in enumerate(zip(ref_steps, tols, dirs, states[1:]), 1):
+        got = {"factors": tuple(np_of(F) for F in s.factors), "roots": tuple(np_of(P) for P in s.roots),
+               "direction": np_of(d)}
+        ratios = CT.compare(ref, got, tol)  # error / tolerance per quantity, worst mode
+        assert all(r <= 1 for r in ratios.values() if r is not None), (k, ratios)
 
 
-def mp_root(A, e):
-    with mpmath.workdps(DPS):
-        E, Q = mpmath.eigsy(A)
-        D = mpmath.diag([max(E[i], 0) ** mpmath.mpf(e) for i in range(E.rows)])
-        return Q * D * Q.T
-
-
-def mp_eig(A):
-    with mpmath.workdps(DPS):
-        E, _ = mpmath.eigsy(A)
-        return sorted(E[i] for i in range(E.rows))
+# mp ground truth from proofs_check.mp at DPS digits, bound to the names used below: exact float -> mp conversion,
+# L^e of a PSD factor, ascending eigenvalues, and ||X - Y||_F / ||Y||_F with X converted exactly
+to_mp = M.to_mp
+mp_root = functools.partial(M.mp_psd_power, dps=DPS)
+mp_eig = functools.partial(M.mp_eigvalsh, dps=DPS)
+mp_rel = functools.partial(M.rel_error, dps=DPS)
 
 
 def mp_t(L, A, rule):
-    with mpmath.workdps(DPS):
+    """t_k of Eq. (13) for the two rules the trajectories use (proofs_check.mp has the norms, not the rules)."""
+    with M.workdps(DPS):
         N = L * A
         if rule == "frobenius":
-            return 1 + mpmath.mnorm(N, "f")
+            return 1 + M.mp_norm_fro(N)
         if rule == "spectral":
-            return 1 + mpmath.sqrt(mp_eig(N.T * N)[-1])
-        raise ValueError(rule)
-
-
-def mp_rel(X, Y_mp) -> float:
-    with mpmath.workdps(DPS):
-        return float(mpmath.mnorm(to_mp(np_of(X)) - Y_mp, "f") / mpmath.mnorm(Y_mp, "f"))
+            return 1 + M.mp_norm_2(N)
+    raise ValueError(rule)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -314,37 +316,37 @@ def test_star_order_3_against_matricized(xp):
     rng = np.random.default_rng(7)
     shape = (2, 3, 4)
     Gs = [rng.standard_normal(shape) for _ in range(3)]
-    dirs, states = run(K.kradagrad_star, K.KradagradStarConfig(), Gs, xp)
-    Ls = [np.eye(d) for d in shape]
-    for G, d in zip(Gs, dirs):
+    cfg = K.KradagradStarConfig()
+    dirs, states = run(K.kradagrad_star, cfg, Gs, xp)
+    Ls, ref = [np.eye(d) for d in shape], []
+    for G in Gs:
         new = []
         for k, L in enumerate(Ls):
             A = unfold(G, k) @ unfold(G, k).T
             t = 1 + np.linalg.norm(A @ L, "fro")
             new.append(L - L @ A @ L / t)
         Ls = new
-        want = precondition(G, [np_root(L, 0.5 / 3) for L in Ls])  # exponent alpha / p = 1/6
-        np.testing.assert_allclose(np_of(d), want, rtol=1e-12, atol=1e-13)
-    for F, L in zip(states[-1].factors, Ls):
-        np.testing.assert_allclose(np_of(F), L, rtol=1e-12, atol=1e-14)
+        roots = tuple(np_root(L, 0.5 / 3) for L in Ls)  # exponent alpha / p = 1/6
+        ref.append({"factors": tuple(Ls), "roots": roots, "direction": precondition(G, roots)})
+    assert_steps_within_crossval_model("kradagrad_star", cfg, Gs, dirs, states, ref)
 
 
 def test_alt_order_3_against_matricized(xp):
     rng = np.random.default_rng(8)
     shape = (2, 3, 4)
     Gs = [rng.standard_normal(shape) for _ in range(5)]
-    dirs, states = run(K.kradagrad_alt, K.KradagradConfig(), Gs, xp)
-    Ls = [np.eye(d) for d in shape]
-    for s, (G, d) in enumerate(zip(Gs, dirs)):
+    cfg = K.KradagradConfig()
+    dirs, states = run(K.kradagrad_alt, cfg, Gs, xp)
+    Ls, ref = [np.eye(d) for d in shape], []
+    for s, G in enumerate(Gs):
         k = s % 3  # strict alternation over the modes
         rest = [Ls[j] for j in range(3) if j != k]
         A = unfold(G, k) @ kron_all(rest) @ unfold(G, k).T  # G_(k) (kron of the other factors) G_(k)^T
         t = 1 + np.linalg.norm(Ls[k] @ A, 2)
         Ls[k] = Ls[k] - Ls[k] @ A @ Ls[k] / t
-        want = precondition(G, [np_root(L, 0.5) for L in Ls])
-        np.testing.assert_allclose(np_of(d), want, rtol=1e-12, atol=1e-13)
-    for F, L in zip(states[-1].factors, Ls):
-        np.testing.assert_allclose(np_of(F), L, rtol=1e-12, atol=1e-14)
+        roots = tuple(np_root(L, 0.5) for L in Ls)
+        ref.append({"factors": tuple(Ls), "roots": roots, "direction": precondition(G, roots)})
+    assert_steps_within_crossval_model("kradagrad", cfg, Gs, dirs, states, ref)
 
 
 # ---------------------------------------------------------------------------------------------------------
