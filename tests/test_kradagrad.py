@@ -18,7 +18,7 @@ import pytest
 from krad_ref import algorithm, backend
 from krad_ref import kradagrad as K
 from krad_ref.crossval import tolerance as CT
-from proofs_check import mp as M
+from proofs_check import mp as PM
 
 DPS = 40
 RULES = ("spectral", "frobenius", "trace", "code")
@@ -79,13 +79,13 @@ def run(alg, cfg, Gs, xp, dtype="float64", shape=None):
     return dirs, states
 
 
-def assert_model_close(got, want, *, n, factors=(), steps=1, c=M.DEFAULT_C):
+def assert_model_close(got, want, *, n, factors=(), steps=1, c=PM.DEFAULT_C):
     """got (a backend array) against a float64 hand reference, entrywise within tol * max|want| with
     tol = k c n u kappa (proofs_check.mp.tolerance): kappa the largest condition number of ``factors`` (float64
     eigvalsh, accurate for kappa << 1/u; 1 without factors), k = ``steps`` over which per-step errors add up.
     A root L^e (0 < e < 1) has condition <= kappa^(1-e) <= kappa, so kappa covers factors and directions."""
     kap = max([1.0] + [float(w[-1] / w[0]) for w in (np.linalg.eigvalsh(np.asarray(F, np.float64)) for F in factors)])
-    tol = steps * M.tolerance("float64", n=n, cond=kap, c=c)
+    tol = steps * PM.tolerance("float64", n=n, cond=kap, c=c)
     np.testing.assert_allclose(np_of(got), want, rtol=0, atol=tol * np.abs(want).max())
 
 
@@ -104,20 +104,20 @@ def assert_steps_within_crossval_model(alg_id, cfg, Gs, dirs, states, ref_steps)
 
 # mp ground truth from proofs_check.mp at DPS digits, bound to the names used below: exact float -> mp conversion,
 # L^e of a PSD factor, ascending eigenvalues, and ||X - Y||_F / ||Y||_F with X converted exactly
-to_mp = M.to_mp
-mp_root = functools.partial(M.mp_psd_power, dps=DPS)
-mp_eig = functools.partial(M.mp_eigvalsh, dps=DPS)
-mp_rel = functools.partial(M.rel_error, dps=DPS)
+to_mp = PM.to_mp
+mp_root = functools.partial(PM.mp_psd_power, dps=DPS)
+mp_eig = functools.partial(PM.mp_eigvalsh, dps=DPS)
+mp_rel = functools.partial(PM.rel_error, dps=DPS)
 
 
 def mp_t(L, A, rule):
     """t_k of Eq. (13) for the two rules the trajectories use (proofs_check.mp has the norms, not the rules)."""
-    with M.workdps(DPS):
+    with PM.workdps(DPS):
         N = L * A
         if rule == "frobenius":
-            return 1 + M.mp_norm_fro(N)
+            return 1 + PM.mp_norm_fro(N)
         if rule == "spectral":
-            return 1 + M.mp_norm_2(N)
+            return 1 + PM.mp_norm_2(N)
     raise ValueError(rule)
 
 
@@ -264,7 +264,7 @@ def test_star_m1_closed_forms_errata_4(xp, rule):
     u = u_of("float64")
     want_L = 1.0 / (1.0 / c + sum(float((g @ g.T)[0, 0]) for g in Gs))
     # a scalar recursion of `steps` steps, each a few roundings: 8 steps u
-    assert float(np_of(states[-1].L)[0, 0]) == pytest.approx(want_L, rel=8 * steps * u)
+    assert float(np_of(states[-1].L)[0, 0]) == pytest.approx(want_L, rel=8 * steps * u, abs=0)
     sm = np.linalg.inv(np.eye(n) / c + sum(g.T @ g for g in Gs))
     R = np_of(states[-1].R)
     # each step's update L - L A L / t has absolute error <~ 2 n u ||R_{k-1}||_2 <= 2 n u ||R_0||_2 (Cor. 3.3);
