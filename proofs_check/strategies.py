@@ -42,8 +42,10 @@ __all__ = [
     "shared_dims",
     "shapes",
     "orthogonal",
+    "seeded_orthogonal",
     "spectra",
     "spd_matrices",
+    "seeded_spd",
     "psd_matrices",
     "rank_deficient_statistics",
     "RankDeficientStatistic",
@@ -151,6 +153,12 @@ def orthogonal(draw, n: Any = dims(), *, min_reflections: int = 0) -> np.ndarray
     return _householder_product(n, k, seed)
 
 
+def seeded_orthogonal(n: int, seed: Any) -> np.ndarray:
+    """The builder of :func:`orthogonal` for seeded tests outside Hypothesis: n Householder reflections of
+    Gaussian vectors from ``numpy.random.default_rng(seed)`` (an int, or a Generator, which is used and advanced)."""
+    return _householder_product(n, n, seed)
+
+
 def _log10_cond(draw, max_log10_cond: float) -> float:
     """log10 of the condition number on a grid of 1/8 decade in (0, max]; shrinks toward 1/8 (cond 1.33).
 
@@ -237,6 +245,18 @@ def _spectra(draw, n, max_log10_cond, kinds):
 def _rotate(Q: np.ndarray, lam: np.ndarray) -> np.ndarray:
     A = (Q * lam) @ Q.T
     return (A + A.T) * 0.5  # exactly symmetric: fl(a + b) = fl(b + a)
+
+
+def seeded_spd(n: int, kappa: float, seed: Any, *, scale: float = 1.0) -> np.ndarray:
+    """scale * Q diag(lam) Q^T with the "geometric" spectrum of :func:`spd_matrices` (lam_i = kappa^(-i/(n-1)),
+    exact endpoints 1/kappa and 1) and Q = :func:`seeded_orthogonal` (n, seed): the builder of spd_matrices at a
+    chosen condition number, for seeded tests outside Hypothesis. Exactly symmetric; PD as a float64 matrix
+    while kappa <= 1/(64 n^2 u) (spd_matrices' cap)."""
+    if n < 1 or not kappa >= 1.0:
+        raise ValueError(f"n, kappa: expected n >= 1 and kappa >= 1, got n={n}, kappa={kappa}")
+    lam = kappa ** (-np.arange(n - 1, -1, -1) / max(n - 1, 1)) if n > 1 else np.ones(1)
+    lam[-1], lam[0] = 1.0, (1.0 / kappa if n > 1 else 1.0)
+    return _rotate(seeded_orthogonal(n, seed), scale * lam)
 
 
 def _exact_gram(X: np.ndarray, bits: int = 53) -> np.ndarray:

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 
 from krad_ref import backend, egop, problems
+from proofs_check import mp as PM
+from proofs_check import strategies as PS
 
 DPS = 40
 U64 = 2.0**-53
@@ -35,9 +37,9 @@ def asx(xp, a, dtype=None):
     return xp.asarray(np.asarray(a), dtype=xp.float64 if dtype is None else dtype)
 
 
+#: haar(rng, n): strategies.orthogonal's builder (n Householder reflections of Gaussian vectors from the Generator)
 def haar(rng, n):
-    Q, R = np.linalg.qr(rng.standard_normal((n, n)))
-    return Q * np.sign(np.diag(R))
+    return PS.seeded_orthogonal(n, rng)
 
 
 def mp_egop_eigsy_desc(G):
@@ -45,12 +47,11 @@ def mp_egop_eigsy_desc(G):
     (G converted exactly; the product and the eigendecomposition in mp)."""
     G = np.asarray(G, dtype=np.float64)
     n, M = G.shape
-    with mpmath.workdps(DPS):
-        Gm = mpmath.matrix([[mpmath.mpf(float(v)) for v in row] for row in G])
-        E, Q = mpmath.eigsy(Gm * Gm.T / M)
-        order = sorted(range(n), key=lambda i: -E[i])
-        w = np.array([float(E[i]) for i in order])
-        V = np.array([[float(Q[r, i]) for i in order] for r in range(n)])
+    with PM.workdps(DPS):
+        Gm = PM.to_mp(G)
+        E, Q = PM.mp_eigsy(Gm * Gm.T / M, dps=DPS)  # ascending; Gm Gm^T is exactly symmetric (same sums)
+        w = np.array([float(v) for v in reversed(E)])
+        V = np.array([[float(Q[r, i]) for i in reversed(range(n))] for r in range(n)])
     return w, V
 
 
@@ -130,7 +131,11 @@ def test_least_squares_egop_monte_carlo_vs_lemma19(xp):
     # the per-sample oracle gives the same bundle as the batched one (same samples)
     res1 = egop.estimate_egop(obj.grad, sampler, 50, seed=1)
     res2 = egop.estimate_egop(grad_batch, sampler, 50, seed=1, batched=True)
-    np.testing.assert_allclose(np_(res1.grads), np_(res2.grads), rtol=0, atol=1e-13 * np.abs(np_(res2.grads)).max())
+    # both evaluate A^T (A x_k - b): componentwise |error| <= gamma_{n+d} |A|^T (|A| |x_k| + |b|) (Higham 3.5),
+    # cond 1 in that componentwise measure; c n u of proofs_check.mp.tolerance with DEFAULT_C covers both sides
+    X1 = np.abs(np_(res1.samples))
+    bound = ((X1 @ np.abs(A).T + np.abs(b)) @ np.abs(A)).T  # d x 50, the layout of the bundles
+    assert np.all(np.abs(np_(res1.grads) - np_(res2.grads)) <= PM.tolerance("float64", n=n + d) * bound)
     assert res1.samples.shape == (50, d)
 
 
@@ -284,7 +289,8 @@ def test_rademacher_breaks_equivariance():
 
     E = np_(egop.egop_from_samples(grad, asx(xp, signs)).egop)             # = I exactly
     Eq = np_(egop.egop_from_samples(grad_rot, asx(xp, signs)).egop)
-    np.testing.assert_allclose(E, np.eye(3), atol=1e-15)
+    # I up to the rounding of the estimate (an SVD of the 3 x 8 bundle): c n u ||E||_2, n = 8 samples, cond 1
+    np.testing.assert_allclose(E, np.eye(3), rtol=0, atol=PM.tolerance("float64", n=8))
     gap = np.linalg.norm(Eq - Q.T @ E @ Q)
     assert gap > 0.1, gap           # errata 2 reports 0.85 for their Q; any generic Q fails by O(1)
 
@@ -348,17 +354,21 @@ def test_block_egop_matches_per_block(xp):
     res = egop.block_egop_from_gradients(asx(xp, G), blocks)
     for sl, r in zip(blocks, res.results):
         full = egop.egop_from_gradients(asx(xp, G[sl, :]))
-        np.testing.assert_allclose(np_(r.V), np_(full.V), atol=1e-14)
+        np.testing.assert_array_equal(np_(r.V), np_(full.V))  # the same call on the same block: bit for bit
         np.testing.assert_allclose(np_(r.egop), G[sl, :] @ G[sl, :].T / M, atol=20 * M * U64 * np.abs(G).max() ** 2)
     # the BlockBasis acts as the dense block-diagonal matrix
     Vd = np.eye(d)
     for sl, Vj in zip(res.basis.blocks, res.basis.bases):
         Vd[sl, sl] = np_(Vj)
     x = rng.standard_normal(d)
-    np.testing.assert_allclose(np_(egop.from_reparam(asx(xp, x), res.basis)), Vd @ x, atol=1e-14)
-    np.testing.assert_allclose(np_(egop.to_reparam(asx(xp, x), res.basis)), Vd.T @ x, atol=1e-14)
+    # an entry of V x is an inner product of length <= 4 (the largest block) with a unit row of the orthogonal V:
+    # error <= gamma_4 ||x||_2 on each side, cond 1 (c n u ||x||, DEFAULT_C = 4 covers both sides' rounding)
+    tol = PM.tolerance("float64", n=4) * np.linalg.norm(x)
+    np.testing.assert_allclose(np_(egop.from_reparam(asx(xp, x), res.basis)), Vd @ x, rtol=0, atol=tol)
+    np.testing.assert_allclose(np_(egop.to_reparam(asx(xp, x), res.basis)), Vd.T @ x, rtol=0, atol=tol)
     rep = egop.reparameterize(None, lambda z: z * 2.0, res.basis)
-    np.testing.assert_allclose(np_(rep.grad(asx(xp, x))), Vd.T @ (2 * (Vd @ x)), atol=1e-13)
+    # V^T (2 V x): two such products of a vector of norm 2 ||x||, so twice the constant
+    np.testing.assert_allclose(np_(rep.grad(asx(xp, x))), Vd.T @ (2 * (Vd @ x)), rtol=0, atol=2 * 2 * tol)
 
 
 def test_estimate_block_egop_and_relu_blocks():
@@ -425,7 +435,11 @@ def test_partial_egop_basis(xp):
     assert ang.max() < 1e-6
     np.testing.assert_allclose(np_(lam), np_(exact.eigenvalues)[:k], rtol=1e-10)
     lam2, V2 = egop.partial_egop_basis(asx(xp, G), k, seed=0, randomized=False)
-    np.testing.assert_allclose(np_(V2[:, :k]), np_(exact.V[:, :k]), atol=1e-13)
+    # leading eigenvectors by two routes: Davis-Kahan, c n u lambda_1 / gap with n = d, gap the smallest gap
+    # between the first k + 1 eigenvalues (cond = lambda_1 / gap), entrywise on unit vectors
+    w = np_(exact.eigenvalues)
+    np.testing.assert_allclose(np_(V2[:, :k]), np_(exact.V[:, :k]), rtol=0,
+                               atol=PM.tolerance("float64", n=d, cond=w[0] / np.min(-np.diff(w[: k + 1]))))
 
 
 def test_randomized_range_finder_accuracy(xp):
@@ -453,9 +467,9 @@ def test_randomized_range_finder_accuracy(xp):
 # Kronecker approximations
 
 def mp_singular_values(R):
-    with mpmath.workdps(DPS):
-        Rm = mpmath.matrix([[mpmath.mpf(float(v)) for v in row] for row in np.asarray(R, dtype=np.float64)])
-        return np.array([float(v) for v in sorted(mpmath.svd_r(Rm, compute_uv=False), reverse=True)])
+    """Singular values at DPS digits, descending (mpmath.svd_r: proofs_check.mp has no SVD), R converted exactly."""
+    with PM.workdps(DPS):
+        return np.array([float(v) for v in sorted(mpmath.svd_r(PM.to_mp(R), compute_uv=False), reverse=True)])
 
 
 @pytest.mark.parametrize("shapes", [((2, 3), (3, 2)), ((3, 3), (2, 2)), ((1, 4), (3, 1))])
@@ -471,12 +485,15 @@ def test_nearest_kronecker_optimality(xp, shapes):
     R = np_(egop.rearrange(asx(xp, A), sB, sC))
     s = mp_singular_values(R)
     want = math.sqrt(float(np.sum(s[1:] ** 2)))
-    np.testing.assert_allclose(direct, want, rtol=1e-13)
-    np.testing.assert_allclose(float(ap.residual), want, rtol=1e-13)
+    # both residuals carry an absolute error ~ c n u ||A||_F (the n-term Frobenius sum of A - B kron C, or the
+    # SVD's backward error); relative to the residual that is cond = ||A||_F / want (c n u cond, mp.tolerance)
+    tol = PM.tolerance("float64", n=A.size, cond=max(1.0, np.linalg.norm(A) / want))
+    np.testing.assert_allclose(direct, want, rtol=tol)
+    np.testing.assert_allclose(float(ap.residual), want, rtol=tol)
     np.testing.assert_allclose(np_(ap.singular_values), s, atol=20 * A.size * U64 * s[0])
     for _ in range(20):
         dB, dC = 1e-3 * rng.standard_normal(B.shape), 1e-3 * rng.standard_normal(C.shape)
-        assert np.linalg.norm(A - np.kron(B + dB, C + dC)) >= direct - 1e-12
+        assert np.linalg.norm(A - np.kron(B + dB, C + dC)) >= direct * (1 - tol)
 
 
 def test_rearrangement_of_a_kronecker_product(xp):
@@ -485,8 +502,11 @@ def test_rearrangement_of_a_kronecker_product(xp):
     R = np_(egop.rearrange(asx(xp, np.kron(B, C)), (2, 3), (4, 2)))
     np.testing.assert_allclose(R, np.outer(B.reshape(-1), C.reshape(-1)), atol=0)
     ap = egop.nearest_kronecker(asx(xp, np.kron(B, C)), (2, 3), (4, 2))
-    np.testing.assert_allclose(np.kron(np_(ap.B), np_(ap.C)), np.kron(B, C), atol=1e-14)
-    assert float(ap.residual) < 1e-14
+    # rank-one R recovered by an SVD of the 6 x 8 rearrangement: backward error p(n) u ||R||, cond 1 for the
+    # dominant singular pair of an exact rank-one matrix (no gap issue: s_2 = 0); c n u ||A||_F with n = 8
+    tol = PM.tolerance("float64", n=8) * np.linalg.norm(np.kron(B, C))
+    np.testing.assert_allclose(np.kron(np_(ap.B), np_(ap.C)), np.kron(B, C), rtol=0, atol=tol)
+    assert float(ap.residual) <= tol
     with pytest.raises(ValueError, match="expected shape"):
         egop.rearrange(asx(xp, np.ones((5, 6))), (2, 3), (4, 2))
 
@@ -510,7 +530,9 @@ def test_kronecker_egop_basis_psd_and_exact_case(xp):
     kb2 = egop.kronecker_egop_basis(asx(xp, Z @ Z.T / 20), (m, n))
     for F in (np_(kb2.approx.B), np_(kb2.approx.C)):
         np.testing.assert_allclose(F, F.T, atol=0)
-        assert np.linalg.eigvalsh(F).min() >= -1e-12 * np.abs(F).max()
+        # PSD up to rounding: the exact VLP factor is PSD, the computed one is within c n u ||F|| of it (an SVD
+        # of the m^2 x n^2 rearrangement, n = 9 its largest side, cond 1 for the dominant singular pair)
+        assert np.linalg.eigvalsh(F).min() >= -PM.tolerance("float64", n=9) * np.abs(F).max()
 
 
 def test_kronecker_basis_of_V_recovers_kronecker_V(xp):
@@ -518,15 +540,18 @@ def test_kronecker_basis_of_V_recovers_kronecker_V(xp):
     Q1, Q2 = haar(rng, 3), haar(rng, 2)
     V = np.kron(Q1, Q2)
     kb = egop.kronecker_basis_of_V(asx(xp, V), (3, 2))
-    np.testing.assert_allclose(np_(kb.V), V, atol=1e-13)
+    # nearest Kronecker pair of an exact Q1 kron Q2 (SVD of a 9 x 4 rearrangement, then polar factors of
+    # well-conditioned, orthogonal B and C): c n u ||V||_max with n = 9 and cond 1, entrywise
+    np.testing.assert_allclose(np_(kb.V), V, rtol=0, atol=PM.tolerance("float64", n=9))
     assert kb.eigenvalues_1 is None
     # the polar factor is the nearest orthogonal matrix
     A = rng.standard_normal((4, 4))
     P = np_(egop.nearest_orthogonal(asx(xp, A)))
-    np.testing.assert_allclose(P.T @ P, np.eye(4), atol=1e-14)
+    np.testing.assert_allclose(P.T @ P, np.eye(4), rtol=0, atol=PM.tolerance("float64", n=4))  # ~ n u (cond 1)
     for _ in range(10):
         W = haar(rng, 4)
-        assert np.linalg.norm(A - W) >= np.linalg.norm(A - P) - 1e-12
+        # slack: P's own rounding plus the 16-term norms, c n u (||A|| + ||P||) with n = 16 (cond 1)
+        assert np.linalg.norm(A - W) >= np.linalg.norm(A - P) - PM.tolerance("float64", n=16) * (np.linalg.norm(A) + 2)
 
 
 def test_layer_egop_row_major_convention():
@@ -557,20 +582,23 @@ def test_layer_egop_row_major_convention():
 # diagnostics
 
 def test_stable_rank_and_density(xp):
+    def exact(want):  # hand values: ratios of sums of <= 16 positive terms (cond 1), c n u with n = 16
+        return pytest.approx(want, rel=PM.tolerance("float64", n=16), abs=0)
+
     lam = asx(xp, [4.0, 1.0, 0.0])
-    assert float(egop.stable_rank(lam)) == pytest.approx(1.5)                # (2 + 1 + 0) / 2, Eq. (3)
-    assert float(egop.stable_rank(lam, form="frobenius")) == pytest.approx(1.25)
-    assert float(egop.stable_rank(asx(xp, [2.0, 0, 0, 0]))) == pytest.approx(1.0)     # rank one
-    assert float(egop.stable_rank(asx(xp, np.ones(7)))) == pytest.approx(7.0)        # flat
-    assert float(egop.stable_rank(asx(xp, [1.0, 4.0]))) == pytest.approx(1.5)         # order does not matter
+    assert float(egop.stable_rank(lam)) == exact(1.5)                # (2 + 1 + 0) / 2, Eq. (3)
+    assert float(egop.stable_rank(lam, form="frobenius")) == exact(1.25)
+    assert float(egop.stable_rank(asx(xp, [2.0, 0, 0, 0]))) == exact(1.0)     # rank one
+    assert float(egop.stable_rank(asx(xp, np.ones(7)))) == exact(7.0)        # flat
+    assert float(egop.stable_rank(asx(xp, [1.0, 4.0]))) == exact(1.5)         # order does not matter
     d = 16
-    assert float(egop.leading_density(asx(xp, np.eye(d)[0]))) == pytest.approx(1 / d)
-    assert float(egop.leading_density(asx(xp, -np.ones(d) * 3))) == pytest.approx(1.0)
+    assert float(egop.leading_density(asx(xp, np.eye(d)[0]))) == exact(1 / d)
+    assert float(egop.leading_density(asx(xp, -np.ones(d) * 3))) == exact(1.0)
     v = np.random.default_rng(0).standard_normal(4000)
     assert float(egop.leading_density(asx(xp, v))) == pytest.approx(2 / math.pi, abs=0.02)   # sphere: 2/pi
     assert float(egop.leading_density(asx(xp, v), form="l1")) == pytest.approx(math.sqrt(2 / math.pi), abs=0.02)
     V = asx(xp, np.eye(2))
-    assert float(egop.density_measure(asx(xp, [1.0, 0.5]), V)) == pytest.approx(0.5)
+    assert float(egop.density_measure(asx(xp, [1.0, 0.5]), V)) == exact(0.5)
     np.testing.assert_allclose(np_(egop.normalized_spectrum(asx(xp, [1.0, 4.0, 2.0]))), [1, 0.5, 0.25])
     with pytest.raises(ValueError, match="all zero"):
         egop.stable_rank(asx(xp, np.zeros(3)))
@@ -593,7 +621,7 @@ def test_stable_rank_counts_eigenvalues_within_the_rank_rule_as_zero(xp, dtype):
     for level, want in ((2 * d * u, 1.0), (8 * d * u, 1.0 + (d - 1) * math.sqrt(8 * d * u))):
         lam = asx(xp, np.r_[1.0, np.full(d - 1, level)], dtype=getattr(xp, dtype))
         # float sums of d square roots: relative rounding ~ d u (Higham Sec. 3.1); 4 d u of margin
-        assert float(egop.stable_rank(lam)) == pytest.approx(want, rel=4 * d * u)
+        assert float(egop.stable_rank(lam)) == pytest.approx(want, rel=4 * d * u, abs=0)
 
 
 def test_diagnostics_and_sample_size(xp):
@@ -601,8 +629,10 @@ def test_diagnostics_and_sample_size(xp):
     res = egop.egop_from_gradients(asx(xp, rng.standard_normal((5, 5))))
     dg = egop.diagnostics(res)
     assert dg.d == 5 and dg.M == 5 and 1.0 <= dg.stable_rank <= 5.0 and 0.2 <= dg.beta <= 1.0
-    assert dg.gain == pytest.approx(dg.stable_rank / (dg.beta * 5))
-    assert dg.stable_rank_frobenius <= dg.stable_rank + 1e-12     # sum l/l1 <= sum sqrt(l/l1)
+    # gain = stable_rank / (beta d), each a ratio of d = 5-term sums: c n u with n = 5 (cond 1, positive terms)
+    assert dg.gain == pytest.approx(dg.stable_rank / (dg.beta * 5), rel=PM.tolerance("float64", n=5), abs=0)
+    # sum l/l1 <= sum sqrt(l/l1), each side a 5-term sum of terms in [0, 1]: slack c n u stable_rank, n = 5
+    assert dg.stable_rank_frobenius <= dg.stable_rank * (1 + PM.tolerance("float64", n=5))
     assert egop.recommended_samples(2410) == 2410 and egop.recommended_samples(100, factor=2.5) == 250
     with pytest.raises(ValueError):
         egop.recommended_samples(0)
@@ -617,7 +647,7 @@ def test_principal_angles(xp):
     C = asx(xp, [[0.0], [0.0], [1.0]])
     assert float(egop.principal_angles(A, C)[0]) == pytest.approx(math.pi / 2)
     P = asx(xp, np.eye(3)[:, :2])
-    np.testing.assert_allclose(np_(egop.principal_angles(P, A)), [0.0], atol=1e-15)
+    np.testing.assert_array_equal(np_(egop.principal_angles(P, A)), [0.0])  # A in span(P), 0/1 entries: exact
 
 
 # ---------------------------------------------------------------------------------------------------------

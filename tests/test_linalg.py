@@ -10,8 +10,8 @@ cond_f the relative condition number: |p| kappa for A^p with p < 0, p kappa^(1-p
 converted to mpmath EXACTLY (every binary float is a finite decimal) and the exact-input answer is computed at
 DPS = 40 digits, so the comparison sees only the error of the code under test.
 
-proofs_check/mp.py (to_mp, mp_psd_power, ...) was being written concurrently with this module, so the few mp
-helpers needed here are local and small.
+The mp helpers are proofs_check.mp's (exact conversion, eigendecomposition, relative error) bound to the names
+used below; only ``mp_func`` (any scalar function on an mp spectrum) and ``mp_pow_scalar`` are local.
 """
 from __future__ import annotations
 
@@ -38,20 +38,15 @@ KAPPAS = {"float32": (1e2, 1e4), "float64": (1e2, 1e8)}
 # ---------------------------------------------------------------------------------------------------------
 # mp ground truth (exact float -> mpf conversion, eigen-based matrix functions at DPS digits)
 
-def to_mp(x: np.ndarray) -> mpmath.matrix:
-    x = np.asarray(x, dtype=np.float64)  # float32 -> float64 is exact
-    if x.ndim == 1:
-        x = x[:, None]
-    return mpmath.matrix([[mpmath.mpf(float(v)) for v in row] for row in x])
-
-
-def mp_eigsy(A_mp):
-    with mpmath.workdps(DPS):
-        E, Q = mpmath.eigsy(A_mp)
-        return [E[i] for i in range(E.rows)], Q
+#: exact float -> mp conversion (1-D -> column)
+to_mp = PM.to_mp
+#: (ascending eigenvalues, eigenvectors) of a symmetric matrix at DPS digits
+mp_eigsy = functools.partial(PM.mp_eigsy, dps=DPS)
 
 
 def mp_func(E, Q, f):
+    """Q diag(f(E)) Q^T for any scalar f (shifts, thresholds, 1/sqrt): proofs_check.mp offers powers only
+    (mp_psd_power, which also recomputes the eigendecomposition on every call)."""
     with mpmath.workdps(DPS):
         n = len(E)
         D = mpmath.diag([f(e) for e in E])
@@ -65,16 +60,9 @@ def mp_pow_scalar(e, p):
     return e ** mpmath.mpf(p) if e != 0 else mpmath.mpf(0)
 
 
-def mp_rel_err(X, Y_mp) -> float:
-    """||X - Y||_F / ||Y||_F in mp, X converted exactly from the backend's array."""
-    Xm = to_mp(backend.to_numpy(X))
-    with mpmath.workdps(DPS):
-        return float(mpmath.mnorm(Xm - Y_mp, "f") / mpmath.mnorm(Y_mp, "f"))
-
-
-def mp_eye(n):
-    with mpmath.workdps(DPS):
-        return mpmath.eye(n)
+#: ||X - Y||_F / ||Y||_F in mp at DPS digits, X converted exactly from the backend's array
+mp_rel_err = functools.partial(PM.rel_error, dps=DPS)
+mp_eye = PM.mp_eye
 
 
 def np_of(X):
@@ -85,6 +73,9 @@ def np_of(X):
 # test matrices: U diag(kappa^{-i/(n-1)}) U^T with a seeded random orthogonal U (never identity/diagonal only)
 
 def random_orthogonal(n: int, rng) -> np.ndarray:
+    """Kept local (spd_case uses strategies.seeded_spd): the PSD test of coupled_newton_inv_root needs its exact
+    zeros to round NEGATIVE so the Cholesky check rejects A, which holds for this draw and not for the
+    Householder builder's (its zeros round to +7e-17: numerically PD, and the iteration fails instead)."""
     Q, R = np.linalg.qr(rng.standard_normal((n, n)))
     return Q * np.sign(np.diag(R))
 
@@ -95,11 +86,7 @@ def spd_case(n: int, kappa: float, dtype: str, seed: int = 0, scale: float = 7.3
 
     The scale 7.3 keeps ||A|| away from 1 so a forgotten rescaling in an iteration shows (peers-lessons 10).
     """
-    rng = np.random.default_rng(seed)
-    U = random_orthogonal(n, rng)
-    w = scale * kappa ** (-np.arange(n) / max(n - 1, 1))
-    A = (U * w) @ U.T
-    A = ((A + A.T) / 2).astype(dtype)  # exactly symmetric after the cast
+    A = PS.seeded_spd(n, kappa, np.random.default_rng(seed), scale=scale).astype(dtype)  # symmetric after the cast
     E, Q = mp_eigsy(to_mp(A))
     kap = float(max(E) / min(E))
     return A, E, Q, kap
