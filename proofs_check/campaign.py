@@ -272,9 +272,15 @@ def _iter_serial(todo: Sequence[Shard], **_) -> Iterator[dict]:
 
 
 def _iter_processes(todo: Sequence[Shard], *, workers: int | None, **_) -> Iterator[dict]:
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+    # not "fork": the caller may hold threads (a BLAS pool, krad_ref.backend.map_modes' workers, a progress
+    # thread) that a forked child inherits in whatever state they were (Python 3.12+ warns of deadlocks);
+    # forkserver (POSIX) or spawn start clean interpreters, and run_shard and Shard pickle by reference
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
+                             mp_context=multiprocessing.get_context(method)) as pool:
         futures = [pool.submit(run_shard, s) for s in todo]
         for fut in as_completed(futures):
             yield fut.result()
