@@ -179,14 +179,27 @@ def check_finite_result(direction, state, *, name: str = "state") -> None:
 
 def check_finite_arrays(items) -> None:
     """``items``: (label, array) pairs; the first array holding inf or NaN raises :class:`validate.OverflowLimitError`
-    naming its label (used where a statistic is consumed in the same step, before :func:`check_finite_result`)."""
+    naming its label (used where a statistic is consumed in the same step, before :func:`check_finite_result`).
+
+    One ``all(isfinite(a))`` per real floating array and ONE host synchronisation for all of them, as
+    :func:`check_state` does; only on failure are the arrays visited again, in order, to name the first bad one.
+    """
+    flags = []
+    spaces, floating = {}, {}  # array type -> namespace, dtype -> real floating: asked once per update, not per array
     for label, a in items:
         if not hasattr(a, "dtype") or not hasattr(a, "shape") or a.size == 0:
             continue
-        xp = backend.namespace(a)
-        if not xp.isdtype(a.dtype, "real floating"):
-            continue
-        if not bool(xp.all(xp.isfinite(a))):
+        xp = spaces.get(type(a))
+        if xp is None:
+            xp = spaces[type(a)] = backend.namespace(a)
+        if a.dtype not in floating:
+            floating[a.dtype] = xp.isdtype(a.dtype, "real floating")
+        if floating[a.dtype]:
+            flags.append((label, a, xp, xp.all(xp.isfinite(a))))
+    if not flags or bool(functools.reduce(operator.and_, [ok for *_, ok in flags])):  # the one host sync
+        return
+    for label, a, xp, ok in flags:
+        if not bool(ok):
             raise validate.OverflowLimitError(
                 f"{label}: overflow: the update produced inf or NaN (beyond the largest {backend.dtype_name(a.dtype)}"
                 f" {float(xp.finfo(a.dtype).max):.3g}): the statistics accumulated past the dtype's range; use "
