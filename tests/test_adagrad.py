@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from krad_ref import adagrad, algorithm, backend, linalg
+from krad_ref import adagrad, algorithm, backend, linalg, shampoo, validate
 
 DTYPES = ("float32", "float64")
 U = {"float32": 2.0**-24, "float64": 2.0**-53}  # unit roundoff
@@ -354,3 +354,94 @@ def test_init_defaults_and_from_array(xp):
     st = adagrad.adagrad_diag_init((2,), adagrad.AdagradDiagConfig(initial_accumulator=0.1))
     assert backend.is_numpy(backend.namespace(st.v)) and st.v.dtype == np.float64
     np.testing.assert_array_equal(st.v, [0.1, 0.1])
+
+
+# mutation testing (README "Mutation score"): each validation error opens with its field's exact name (the test
+# above only looks for the name anywhere, which "XXdeltaXX" also contains), bounds at their edges
+
+@pytest.mark.parametrize("cfg_cls, field, bad", [
+    (adagrad.AdagradFullConfig, "delta", 0.0), (adagrad.AdagradFullConfig, "form", "sqrt"),
+    (adagrad.AdagradFullConfig, "weight_decay", -0.1), (adagrad.AdagradDiagConfig, "eps", -1e-8),
+    (adagrad.AdagradDiagConfig, "eps_placement", "middle"), (adagrad.AdagradDiagConfig, "initial_accumulator", -0.1),
+    (adagrad.AdamConfig, "b1", -0.1), (adagrad.AdamConfig, "b1", 1.0), (adagrad.AdamConfig, "b2", -0.1),
+    (adagrad.AdamConfig, "b2", 1.0), (adagrad.AdamConfig, "b2", 1.5), (adagrad.AdamConfig, "eps", -1.0),
+    (adagrad.AdamConfig, "eps_root", -1.0), (adagrad.SgdConfig, "momentum", -0.5),
+    (adagrad.SgdConfig, "dampening", -0.1), (adagrad.SgdConfig, "dampening", 2.0),
+])
+def test_bad_config_message_opens_with_the_field(cfg_cls, field, bad):
+    with pytest.raises(ValueError) as info:
+        cfg_cls(**{field: bad})
+    assert str(info.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"nesterov": True}, "nesterov: needs momentum > 0 and dampening = 0 (as torch.optim.SGD)"),
+    ({"nesterov": 1}, "nesterov: expected a bool, got int"),
+])
+def test_bad_sgd_config_messages(kwargs, message):
+    with pytest.raises((TypeError, ValueError)) as info:
+        adagrad.SgdConfig(**kwargs)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("init, expected", [
+    (adagrad.adagrad_full_init, "AdagradFullConfig"), (adagrad.adagrad_diag_init, "AdagradDiagConfig"),
+    (adagrad.adam_init, "AdamConfig"), (adagrad.sgd_init, "SgdConfig"),
+])
+def test_init_rejects_a_foreign_config(init, expected):
+    with pytest.raises(TypeError) as info:
+        init((2, 2), shampoo.Config())
+    assert str(info.value) == f"config: expected {expected}, got Config"
+
+
+def test_weight_decay_params_errors_name_params(xp):
+    cfg = adagrad.SgdConfig(weight_decay=0.1)
+    st = adagrad.sgd_init((2, 2), cfg, xp=xp)
+    g = xp.asarray(np.ones((2, 2)))
+    with pytest.raises(TypeError, match=r"^params: expected a real floating"):
+        adagrad.sgd_update(g, st, cfg, params=xp.asarray(np.ones((2, 2), dtype=np.int64)))
+    bad = np.ones((2, 2))
+    bad[0, 1] = np.inf
+    with pytest.raises(ValueError, match=r"^params: expected finite"):
+        adagrad.sgd_update(g, st, cfg, params=xp.asarray(bad))
+
+
+def test_weight_decay_params_from_another_library():
+    strict = pytest.importorskip("array_api_strict")
+    cfg = adagrad.SgdConfig(weight_decay=0.1)
+    st = adagrad.sgd_init((2, 2), cfg, xp=strict)
+    with pytest.raises(TypeError) as info:
+        adagrad.sgd_update(strict.ones((2, 2), dtype=strict.float64), st, cfg, params=np.ones((2, 2)))
+    assert str(info.value) == "params: array library numpy does not match grad's array_api_strict._array_object"
+
+
+def test_overflow_limits_at_their_edges(xp):
+    """SGD with momentum mu = 1 refuses ||g|| > F / (1 + mu) = F / 2 (its direction d + mu b = 2 g), accepts
+    0.4 F and returns g exactly on the first step (b_1 = g); diagonal AdaGrad refuses ||g|| > sqrt(F) only
+    (g^2 representable): g = 1e120 in float64 steps to g / (sqrt(g^2) + eps) = +-1; tolerance 4 u (g^2, its
+    sqrt, the sum and the division each round once)."""
+    F = float(np.finfo(np.float64).max)
+    cfg = adagrad.SgdConfig(momentum=1.0)
+    st = adagrad.sgd_init((2,), cfg, xp=xp)
+    g = np.array([0.4 * F, -0.3 * F])
+    d, _ = adagrad.sgd_update(xp.asarray(g), st, cfg)
+    np.testing.assert_array_equal(np.asarray(backend.to_numpy(d)), g)
+    with pytest.raises(validate.OverflowLimitError):
+        adagrad.sgd_update(xp.asarray(np.array([0.6 * F, 0.0])), st, cfg)
+    dcfg = adagrad.AdagradDiagConfig()
+    d, _ = adagrad.adagrad_diag_update(xp.asarray(np.array([1e120, -1e120])),
+                                       adagrad.adagrad_diag_init((2,), dcfg, xp=xp), dcfg)
+    np.testing.assert_allclose(np.asarray(backend.to_numpy(d)), [1.0, -1.0], rtol=4 * 2.0**-53, atol=0)
+
+
+def test_state_arrays_checked_against_the_gradient(xp):
+    """Every array field of an elementwise state must have the gradient's shape and dtype, named in the error:
+    Adam's grad is checked against state.m, so state.v is only checked by the state spec; a (1, 2) v would
+    broadcast silently against a (2, 2) gradient."""
+    cfg = adagrad.AdamConfig()
+    st = adagrad.adam_init((2, 2), cfg, xp=xp)
+    g = xp.asarray(np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"state\.v"):
+        adagrad.adam_update(g, st._replace(v=xp.asarray(np.ones((1, 2)))), cfg)
+    with pytest.raises(TypeError, match=r"state\.v"):
+        adagrad.adam_update(g, st._replace(v=xp.asarray(np.ones((2, 2), dtype=np.float32))), cfg)

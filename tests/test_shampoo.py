@@ -490,6 +490,7 @@ def test_registry():
     ({"variant": "reference-code", "eps": 0.0}, ValueError),
     ({"newton_tol": 0.0}, ValueError),
     ({"newton_on_fail": "ignore"}, ValueError),
+    ({"newton_max_iter": 0}, ValueError),
     # the conventions of the published implementations (Config docstring, "Conventions")
     ({"bias_correction": 1}, TypeError),
     ({"bias_correction": True}, ValueError),  # beta2 = 1: 1 - beta2^k = 0
@@ -597,3 +598,150 @@ def test_float64_roots_of_a_rank_deficient_float32_statistic():
     R = ref_root(G.T @ G)
     want = (L @ G.astype(np.float64) @ R).astype(np.float32)
     np.testing.assert_allclose(d, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# mutation testing (README "Mutation score"): messages and value paths the tests above left open
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"eps_mode": "pinv", "eps": 0.0, "root_method": "coupled_newton"},
+     "eps_mode: 'pinv' is an eigh option; coupled Newton takes 'absolute' or 'relative'"),
+    ({"bias_correction": True},
+     "bias_correction: needs beta2 < 1 (at beta2 = 1 the statistic is a sum and 1 - beta2^k = 0); got beta2 = 1"),
+    ({"eps_placement": "statistic", "beta2": 0.0},
+     "eps_placement: 'statistic' with beta2 = 0 drops eps I at the first update, leaving the root of a "
+     "rank-deficient G G^T undefined; use eps_placement='root'"),
+    ({"bias_correction": 1}, "bias_correction: expected a bool, got int"),
+    ({"variant": "reference-code", "eps": 0.0},
+     "eps: the reference-code variant needs eps > 0 (initial statistic, eigenvalue floor)"),
+])
+def test_bad_config_messages(kwargs, message):
+    with pytest.raises((TypeError, ValueError)) as info:
+        shampoo.Config(**kwargs)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("variant", "code"), ("root_method", "qr"), ("eps_mode", "floor"), ("newton_on_fail", "ignore"),
+    ("eps", -1.0), ("beta2", 1.5), ("update_freq", 0), ("root_freq", 0), ("start_preconditioning_step", 0),
+    ("newton_max_iter", 0), ("exponent_override", -2.0), ("newton_tol", 0.0), ("eps_placement", "init"),
+    ("exponent_rule", "4"), ("root_phase", "last"), ("before_first_root", "none"), ("newton_error", "inf"),
+])
+def test_bad_config_message_opens_with_the_field(field, bad):
+    """Every validation error opens with the exact field name and a colon (validate's convention), so that the
+    field is named even where its name is a substring of another word of the message."""
+    with pytest.raises(ValueError) as info:
+        shampoo.Config(**{field: bad})
+    assert str(info.value).startswith(f"{field}: ")
+
+
+def test_bad_rcond_message_opens_with_rcond():
+    with pytest.raises(ValueError) as info:
+        shampoo.Config(rcond=-1e-3, eps_mode="pinv", eps=0.0)
+    assert str(info.value).startswith("rcond: ")
+
+
+def test_init_rejects_a_foreign_config():
+    with pytest.raises(TypeError) as info:
+        shampoo.init((2, 2), adagrad.SgdConfig())
+    assert str(info.value) == "config: expected shampoo.Config, got SgdConfig"
+
+
+def test_grad_dtype_error_names_the_state_field(xp):
+    st = shampoo.init((3, 2), shampoo.Config(), xp=xp)
+    with pytest.raises(TypeError, match=r"grad: dtype float32 .*\(from state\.template\)"):
+        shampoo.update(arr(xp, np.ones((3, 2)), "float32"), st, shampoo.Config())
+
+
+@pytest.mark.parametrize("root_method", ["eigh", "svd"])
+def test_inverse_root_argument_errors(xp, root_method):
+    cfg = shampoo.Config(root_method=root_method)
+    with pytest.raises(ValueError, match=r"^S: expected a square matrix"):
+        shampoo.inverse_root(arr(xp, np.ones((2, 3))), 4, cfg)
+    with pytest.raises(ValueError, match=r"^S: expected a symmetric matrix"):
+        shampoo.inverse_root(arr(xp, [[1.0, 0.5], [0.0, 1.0]]), 4, cfg)
+    for e in (0, 0.0, -1.0):  # e > 0: the root S^{-1/e} (a ZeroDivisionError at e = 0 would be no clear message)
+        with pytest.raises(ValueError, match=r"^e: expected a value > 0"):
+            shampoo.inverse_root(arr(xp, np.eye(2)), e, cfg)
+
+
+@pytest.mark.parametrize("e", [0.5, 1.0, 2.5])
+def test_inverse_root_small_and_fractional_orders(xp, e):
+    """(S + eps I)^{-1/e} of a diagonal S is the entrywise power of the diagonal, for every e > 0 (e <= 1 too).
+    Tolerance: the eigh root of a diagonal matrix has relative error <= c n u |p| (kappa = 1 per eigenvector,
+    the eigenvalues being exact), p = -1/e <= 2 in size: 64 u."""
+    s = np.array([4.0, 0.25, 9.0])
+    eps = 1e-3
+    got = np_of(shampoo.inverse_root(arr(xp, np.diag(s)), e, shampoo.Config(eps=eps)))
+    np.testing.assert_allclose(got, np.diag((s + eps) ** (-1.0 / e)), rtol=64 * U["float64"], atol=0)
+
+
+@pytest.mark.parametrize("override", [0.5, 1.0, 2.5])
+def test_exponent_override_at_most_one_and_fractional(xp, override):
+    """exponent_override > 0 replaces the rule however small it is (0 < e <= 1 included), and a fractional e is
+    fine for the eigh root (only coupled Newton needs an integer): one step of a diagonal G = diag(a) gives the
+    diagonal direction a (a^2 + eps)^{-2/e} (both statistics diag(a^2), exact). Tolerance 64 u as in
+    test_inverse_root_small_and_fractional_orders (two exact-eigenvalue roots and a product of 3 terms)."""
+    cfg = shampoo.Config(eps=1e-2, exponent_override=override)
+    assert shampoo.exponent(2, cfg) == override
+    a = np.array([1.5, 0.5])
+    (d,), _ = run(xp, [np.diag(a)], cfg)
+    np.testing.assert_allclose(np_of(d), np.diag(a * (a**2 + 1e-2) ** (-2.0 / override)),
+                               rtol=64 * U["float64"], atol=0)
+
+
+def test_svd_root_refuses_an_exactly_singular_statistic(xp):
+    """eps = 0 (allowed under "absolute") and an exactly zero singular value: a clear ValueError, not inf."""
+    cfg = shampoo.Config(eps=0.0, root_method="svd")
+    with pytest.raises(ValueError, match=r"^S: singular for the SVD root \(smallest singular value of S \+ "
+                                         r"shift I = 0\); pass eps > 0$"):
+        shampoo.inverse_root(arr(xp, np.diag([1.0, 0.0])), 4, cfg)
+
+
+def test_newton_fallback_to_eigh_keeps_eps_mode(xp):
+    """newton_on_fail="eigh" answers by the eigh root under the config's own eps_mode ("relative": ridge
+    eps * lambda_max = 0.1 * 9 here, far from the absolute 0.1): the same call as root_method="eigh", so equal
+    to the last bit."""
+    S = arr(xp, np.diag([9.0, 1.0, 0.25]))
+    kw = {"eps": 0.1, "eps_mode": "relative"}
+    got = shampoo.inverse_root(S, 4, shampoo.Config(root_method="coupled_newton", newton_max_iter=1,
+                                                    newton_on_fail="eigh", **kw))
+    np.testing.assert_array_equal(np_of(got), np_of(shampoo.inverse_root(S, 4, shampoo.Config(**kw))))
+    # hand value on the diagonal: (s + 0.9)^{-1/4}; tolerance 64 u as above
+    np.testing.assert_allclose(np.diag(np_of(got)), (np.array([9.0, 1.0, 0.25]) + 0.9) ** -0.25,
+                               rtol=64 * U["float64"], atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_newton_keep_without_previous_is_identity(xp, dtype):
+    """newton_on_fail="keep" with no cached root returns I, exactly, in the statistic's dtype."""
+    cfg = shampoo.Config(eps=1e-3, root_method="coupled_newton", newton_max_iter=1, newton_on_fail="keep")
+    got = shampoo.inverse_root(arr(xp, np.diag([9.0, 1.0, 0.25]), dtype), 4, cfg)
+    assert backend.dtype_name(got.dtype) == dtype
+    np.testing.assert_array_equal(np_of(got), np.eye(3))
+
+
+def test_reference_code_newton_uses_the_code_target(xp):
+    """The code's ComputePower: tolerance 1e-6 on the ENTRYWISE max residual, 100 iterations (notes Sec. 7).
+    linalg's coupled Newton with exactly those settings (and the ridge eps lambda_max) is the same computation,
+    so equal to the last bit; linalg's defaults (4 (n + p) u, Frobenius) iterate further and differ."""
+    S = np.diag([9.0, 1.0, 0.25]) + 0.1
+    lam = float(np.linalg.eigvalsh(S).max())
+    got = np_of(shampoo.inverse_root(arr(xp, S), 4, shampoo.Config(eps=0.1, variant="reference-code",
+                                                                    root_method="coupled_newton")))
+    want = linalg.coupled_newton_inv_root(arr(xp, S), 4, ridge=0.1 * lam, max_iter=100, tol=1e-6, error="max",
+                                          on_fail="return")
+    np.testing.assert_array_equal(got, np_of(want.root))
+    tight = linalg.coupled_newton_inv_root(arr(xp, S), 4, ridge=0.1 * lam)
+    assert not np.array_equal(got, np_of(tight.root))
+
+
+@pytest.mark.parametrize("dtype, scale, stat_dtype", [("float64", 1e120, None), ("float32", 1e20, "float64")])
+def test_huge_gradient_below_the_stat_dtype_overflow_limit(xp, dtype, scale, stat_dtype):
+    """The overflow guard is sqrt(max) of the STAT dtype (the Grams G G^T are its largest intermediate): a
+    G = s I_2 with s^2 representable there steps normally: both statistics are s^2 I (exact), the direction
+    s (s^2 + eps)^{-1/2} I = I to rounding (a full-rank G: no null space where eps^{-1/4} would amplify
+    rounding). Tolerance 64 u of the grad dtype (exact eigenvalues; one cast to the grad dtype)."""
+    cfg = shampoo.Config(stat_dtype=stat_dtype)
+    (d,), _ = run(xp, [scale * np.eye(2)], cfg, dtype=dtype)
+    np.testing.assert_allclose(np_of(d), np.eye(2), rtol=0, atol=64 * U[dtype])
