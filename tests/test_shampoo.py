@@ -745,3 +745,79 @@ def test_huge_gradient_below_the_stat_dtype_overflow_limit(xp, dtype, scale, sta
     cfg = shampoo.Config(stat_dtype=stat_dtype)
     (d,), _ = run(xp, [scale * np.eye(2)], cfg, dtype=dtype)
     np.testing.assert_allclose(np_of(d), np.eye(2), rtol=0, atol=64 * U[dtype])
+
+
+def test_svd_root_in_float32_absorbs_an_eps_below_the_diagonals_resolution():
+    """The SVD root is formed in the root dtype, as the float32 peers form it (Config, root_method "svd"): in
+    float32, 1 + 1e-9 rounds to 1 (u = 2^-24 ~ 6e-8), so S + 1e-9 I IS S and the root with eps = 1e-9 equals the
+    root with eps = 0 to the last bit (or both refuse S as singular: whether LAPACK returns the zero singular
+    value of this exactly singular S as 0 or as a tiny positive number is the library's). Formed in float64,
+    the shift would survive and give the far smaller root (1e-9)^{-1/4} ~ 178 in the null direction."""
+    S = np.array([[1.0, 1.0], [1.0, 1.0]], dtype=np.float32)  # eigenvalues 2 and 0, exact in float32
+
+    def root(eps):
+        try:
+            return np.asarray(shampoo.inverse_root(S, 4, shampoo.Config(root_method="svd", eps=eps)))
+        except ValueError as exc:
+            return str(exc)
+
+    absorbed, without = root(1e-9), root(0.0)
+    if isinstance(without, str):
+        assert absorbed == without
+    else:
+        assert absorbed.dtype == np.float32
+        np.testing.assert_array_equal(absorbed, without)
+
+
+def test_newton_fallback_to_eigh_judges_rounding_in_the_statistics_dtype():
+    """newton_on_fail="eigh" with root_dtype float64 and a float32 statistic: the eigenvalue -1e-7 of
+    S = diag(1, -1e-7) is inside float32's rounding band 4 n u lambda_max = 4 * 2 * 2^-24 ~ 4.8e-7
+    (validate.zero_tolerance), so it is rounding of a float32 statistic and clipped to 0, although in float64 it
+    would be a genuine negative eigenvalue (the root is computed in float64 but S was accumulated in float32).
+    Hand value: diag((1 + eps)^{-1/4}, eps^{-1/4}), eps = 1e-3; tolerance 64 u of float32 (the root is cast back
+    to the statistic's dtype: one rounding of exact eigenvalues, powered in float64)."""
+    S = np.diag(np.array([1.0, -1e-7], dtype=np.float32))
+    cfg = shampoo.Config(eps=1e-3, root_dtype="float64", root_method="coupled_newton", newton_max_iter=1,
+                         newton_on_fail="eigh")
+    got = np.asarray(shampoo.inverse_root(S, 4, cfg))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, np.diag([(1 + 1e-3) ** -0.25, 1e-3 ** -0.25]), rtol=64 * U["float32"],
+                               atol=64 * U["float32"] * 1e-3 ** -0.25)
+
+
+def _float32_spd(n: int, low: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    S = ((Q * np.geomspace(1.0, low, n)) @ Q.T).astype(np.float32)
+    return (S + S.T) / 2  # exactly symmetric in float32
+
+
+def test_reference_code_newton_stops_on_the_entrywise_residual():
+    """The code's ComputePower stops when max_ij |M - I| < 1e-6 (notes Sec. 7). On a 64 x 64 float32 statistic
+    (spectrum 1 .. 1e-2, ridge 1e-6 lambda_max) the entrywise residual passes 1e-6 one iteration before the
+    Frobenius one would (9 against 10 iterations here; float32 rounding leaves ~1e-7 per entry), so the two
+    stopping rules return different iterates: the root must be the entrywise one, to the last bit."""
+    S = _float32_spd(64, 1e-2, seed=0)
+    got = np.asarray(shampoo.inverse_root(S, 4, shampoo.Config(eps=1e-6, variant="reference-code",
+                                                                root_method="coupled_newton")))
+    lam = float(np.linalg.eigvalsh(S.astype(np.float64)).max())
+    kw = dict(ridge=1e-6 * lam, max_iter=100, tol=1e-6, on_fail="return")
+    entrywise = linalg.coupled_newton_inv_root(S, 4, error="max", **kw)
+    frobenius = linalg.coupled_newton_inv_root(S, 4, error="fro", **kw)
+    assert entrywise.converged and frobenius.converged
+    assert not np.array_equal(np.asarray(entrywise.root), np.asarray(frobenius.root))
+    np.testing.assert_array_equal(got, np.asarray(entrywise.root))
+
+
+def test_reference_code_newton_returns_its_last_iterate_when_it_misses():
+    """The code returns whatever ComputePower reached, never raises (on_fail "return"). A root of order 256 of
+    S = diag(1, 1e-8): the coupled iteration's contraction per step is ~ 1 - 1/p in its first phase, so from the
+    1/lambda_max start it cannot meet 1e-6 within the code's 100 iterations (residual still ~1 at 100); the code
+    root is that last iterate, to the last bit, and no RuntimeError."""
+    S = np.diag([1.0, 1e-8])
+    cfg = shampoo.Config(eps=1e-30, variant="reference-code", root_method="coupled_newton")
+    got = np.asarray(shampoo.inverse_root(S, 256, cfg))
+    res = linalg.coupled_newton_inv_root(S, 256, ridge=1e-30, max_iter=100, tol=1e-6, error="max",
+                                         on_fail="return")
+    assert not res.converged
+    np.testing.assert_array_equal(got, np.asarray(res.root))
