@@ -88,6 +88,20 @@ def test_quantity_not_exposed_is_not_checked_with_reason():
     assert "NOT CHECKED  (quantity not exposed by the candidate)" in str(rep)
 
 
+class DeclinesByName(MatrixShampoo):
+    def init(self, shape, config, dtype="float64"):
+        raise harness.Declined("order-2 parameters only")
+
+
+def test_declined_exception_is_a_skip_not_a_crash():
+    """harness.Declined (what the peers' adapters raise) is a NotImplementedError: a skipped run with its message
+    as the reason, never a CandidateError (FAIL)."""
+    rep = crossval.check(DeclinesByName(), "shampoo", {"root_freq": 1}, examples=2, seed=1)
+    assert (rep.verdict, rep.exit_code) == ("NOT CHECKED", 2), str(rep)
+    assert rep.reason.startswith("every run skipped") and "order-2 parameters only" in rep.reason
+    assert issubclass(harness.Declined, NotImplementedError)
+
+
 def test_declined_report_carries_its_reason():
     rep = harness.CheckReport.declined("peer", "shampoo", "float64", {}, "convention not expressible: x")
     assert (rep.verdict, rep.exit_code, rep.reason) == ("NOT CHECKED", 2, "convention not expressible: x")

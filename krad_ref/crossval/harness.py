@@ -17,7 +17,8 @@ Candidate protocols (both over NumPy arrays; wrap other array libraries with ``k
    the resolved Config, tuples as lists), e.g. ``{"variant": "paper", "t_rule": "frobenius", "alpha": 0.5, ...}``.
    Fields added after golden format v1 (``algorithm.OMIT_WHEN_DEFAULT``, e.g. Shampoo's conventions) are absent
    while at their default: read them with ``config.get(name, default)``.
-   A candidate that does not support a config raises ``NotImplementedError``: that run is reported as skipped.
+   A candidate that does not support a config raises :class:`Declined` (or any ``NotImplementedError``): that run
+   is reported as skipped.
    The harness reads the state's quantities, in this order of preference: ``candidate.quantities(state)``
    returning a mapping with optional keys ``"factors"`` and ``"roots"`` (sequences of arrays, one per mode:
    matrix (L, R)); a mapping ``state`` with those keys; a state with attributes ``factors``/``roots`` (Shampoo:
@@ -75,7 +76,7 @@ from . import format as gformat
 from . import tolerance
 
 __all__ = ["check", "run_candidate", "CheckReport", "RunResult", "QuantityResult", "Divergence", "ShrunkInput",
-           "CandidateError", "reference_run", "reference_tolerances", "candidate_kind", "DTYPE_CHECK", "PASS", "FAIL",
+           "CandidateError", "Declined", "reference_run", "reference_tolerances", "candidate_kind", "DTYPE_CHECK", "PASS", "FAIL",
            "NOT_CHECKED", "EXIT_CODES"]
 
 #: The three outcomes of a check (and of each quantity) and the exit status of ``python -m krad_ref.crossval check``.
@@ -338,6 +339,12 @@ def _as64(x: Any) -> np.ndarray:
         return np.asarray(backend.to_numpy(x), dtype=np.float64)
     except Exception:  # noqa: BLE001 - anything array-like the candidate returns
         return np.asarray(x, dtype=np.float64)
+
+
+class Declined(NotImplementedError):
+    """A candidate's way of declining a config or a parameter shape it does not support: the run is reported as
+    skipped, with the message as the reason. A NotImplementedError subclass, so a candidate written against the
+    protocol's plain ``NotImplementedError`` is treated the same; the name says it is a decision, not a gap."""
 
 
 class CandidateError(Exception):

@@ -144,7 +144,7 @@ class _Run:
 class OptimizerCandidate:
     """``peer`` constructed with ``configuration`` as a harness candidate (object protocol; module docstring).
 
-    ``init`` declines (NotImplementedError, reported as a skipped run) a krad_ref config other than the one the
+    ``init`` declines (:class:`harness.Declined`, reported as a skipped run) a krad_ref config other than the one the
     configuration maps to (e.g. a golden case with another eps convention) and parameter orders the mapping
     does not cover.
     """
@@ -166,13 +166,13 @@ class OptimizerCandidate:
 
         if dict(config) != self.expected:
             diff = sorted(k for k in self.expected if config.get(k) != self.expected[k])
-            raise NotImplementedError(f"{self.peer.key} [{self.configuration.name}] maps to another config "
+            raise harness.Declined(f"{self.peer.key} [{self.configuration.name}] maps to another config "
                                       f"(differs in {', '.join(diff)})")
         if len(shape) not in self.peer.orders:
-            raise NotImplementedError(f"{self.peer.key}: parameter order {len(shape)} not mapped "
+            raise harness.Declined(f"{self.peer.key}: parameter order {len(shape)} not mapped "
                                       f"(orders {self.peer.orders})")
         if min(shape) < self.configuration.min_dim:
-            raise NotImplementedError(f"{self.peer.key} [{self.configuration.name}]: dimensions < "
+            raise harness.Declined(f"{self.peer.key} [{self.configuration.name}]: dimensions < "
                                       f"{self.configuration.min_dim} not mapped: {self.configuration.min_dim_reason}")
         param = torch.zeros(tuple(shape), dtype={"float64": torch.float64, "float32": torch.float32}[dtype],
                             requires_grad=True)
