@@ -765,6 +765,8 @@ def test_update_names_the_state_field_that_disagrees():
         K.star_update(G, s._replace(factors=(s.factors[0], np.eye(3)[:, :2])), cfg)
     with pytest.raises(ValueError, match=r"^state\.roots\[1\]: shape \(2, 2\) does not match the \(3, 3\)"):
         K.star_update(G, s._replace(roots=(s.roots[0], np.eye(2))), cfg)
+    with pytest.raises(TypeError, match=r"^grad: expected an array, got list$"):
+        K.star_update([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], s, cfg)
     a_cfg = K.KradagradConfig()
     a = K.alt_init((2, 3), a_cfg)
     with pytest.raises(ValueError, match=r"^state\.pending: shape \(3,\) does not match the \(2,\)"):
@@ -825,14 +827,16 @@ def test_exponent_one_root_is_the_symmetrized_factor_exactly(xp):
         np.testing.assert_array_equal(np_of(P), ((F32 + F32.T) / np.float32(2)).astype(np.float64))
 
 
+@pytest.mark.parametrize("method", ["eigh", "iterative"])
 @pytest.mark.parametrize("variant", ["paper", "reference-code"])
-def test_float32_root_dtype_rounds_the_roots_to_float32(xp, variant):
+def test_float32_root_dtype_rounds_the_roots_to_float32(xp, variant, method):
     """root_dtype='float32' on float64 statistics: the root is computed in float32 (the reference-code ridge
     1e-8 I included, in float32) and cast back: every entry is a float32 value, within float32's root error
     4 n u32 kappa of the float64 root of the float32-rounded factor."""
     rng = np.random.default_rng(32)
     Gs = [rng.standard_normal((3, 3)) for _ in range(2)]
-    cfg = K.KradagradStarConfig(variant=variant, root_dtype="float32")
+    # iterative: the warm seed (the previous root, float64) is cast to float32 with the factor
+    cfg = K.KradagradStarConfig(variant=variant, root_dtype="float32", root_method=method)
     _, states = run(K.kradagrad_star, cfg, Gs, xp)
     shift = cfg.resolved().root_shift
     for F, P in zip(states[-1].factors, states[-1].roots):
@@ -868,3 +872,13 @@ def test_iterative_root_with_one_iteration_falls_back_to_eigh(xp):
     d_ei, s_ei = run(K.kradagrad_star, K.KradagradStarConfig(), Gs, xp)
     for a, b in zip(d_it, d_ei):
         assert_model_close(a, np_of(b), n=4, factors=tuple(np_of(F) for F in s_ei[-1].factors), steps=2, c=16.0)
+
+
+def test_state_count_of_another_library_is_named():
+    """The grad is checked against the factors' library and the count against the grad's: a numpy count in an
+    array_api_strict state is named as state.count, not blamed on the grad."""
+    xs = pytest.importorskip("array_api_strict")
+    cfg = K.KradagradStarConfig()
+    s = K.star_init((2, 3), cfg, xp=xs)
+    with pytest.raises(TypeError, match=r"^state\.count: expected an array of the gradient's library"):
+        K.star_update(xs.ones((2, 3), dtype=xs.float64), s._replace(count=np.asarray(0, dtype=np.int32)), cfg)
