@@ -765,6 +765,10 @@ def test_update_names_the_state_field_that_disagrees():
         K.star_update(G, s._replace(factors=(s.factors[0], np.eye(3)[:, :2])), cfg)
     with pytest.raises(ValueError, match=r"^state\.roots\[1\]: shape \(2, 2\) does not match the \(3, 3\)"):
         K.star_update(G, s._replace(roots=(s.roots[0], np.eye(2))), cfg)
+    # same shape, other dtype: the dtype was read from the first factor
+    with pytest.raises(TypeError, match=r"^grad: dtype float32 does not match the state's float64 \(from "
+                                        r"state\.factors\[0\]\); cast the gradient or re-init the state$"):
+        K.star_update(np.ones((2, 3), dtype=np.float32), s, cfg)
     with pytest.raises(TypeError, match=r"^grad: expected an array, got list$"):
         K.star_update([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], s, cfg)
     a_cfg = K.KradagradConfig()
