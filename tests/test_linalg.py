@@ -1261,3 +1261,27 @@ def test_norm_fro_kernel_refuses_non_finite_input(xp):
 def test_vec_error_names_x(xp):
     with pytest.raises(ValueError, match=r"^X: expected a 2-D array, got shape \(3,\)$"):
         la.vec(asx(xp, np.ones(3)))
+
+
+def test_newton_schulz_of_a_converged_start_takes_no_step(xp):
+    # 1 x 1 [[4]]: X_0 = A / ||A||_F = 1 = Y_0, residual |1 - 1| = 0 at once; sqrt 2, inv_sqrt 1/2 (exact)
+    r = la.newton_schulz(asx(xp, [[4.0]]))
+    assert (r.iterations, r.residual, r.converged) == (0, 0.0, True)
+    np.testing.assert_array_equal(np_of(r.sqrt), [[2.0]])
+    np.testing.assert_array_equal(np_of(r.inv_sqrt), [[0.5]])
+
+
+def test_psd_root_iteration_stalled_at_rounding_keeps_its_iterate(xp):
+    """A float32 matrix of kappa 1e15 > 1/u32 (it still passes Cholesky): ||M_k - I|| stalls at float32 rounding
+    above 4 (n + p) u and the divergence guard stops the loop; the kept iterate still meets the residual target
+    8 p sqrt(n + 1) u32 (recomputed here in float64), so no fallback is needed."""
+    rng = np.random.default_rng(11)
+    Q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    A_np = (Q * np.logspace(0, -15, 3)) @ Q.T
+    A_np = ((A_np + A_np.T) / 2).astype(np.float32)
+    r = la.psd_root_iteration(asx(xp, A_np), 4)
+    assert r.converged is True and r.fallback is False
+    X = np_of(r.root)
+    A64 = A_np.astype(np.float64)
+    resid = np.linalg.norm(np.linalg.matrix_power(X, 4) - A64) / np.linalg.norm(A64)
+    assert resid <= 8 * 4 * 2 * u_of("float32")
