@@ -1285,3 +1285,18 @@ def test_psd_root_iteration_stalled_at_rounding_keeps_its_iterate(xp):
     A64 = A_np.astype(np.float64)
     resid = np.linalg.norm(np.linalg.matrix_power(X, 4) - A64) / np.linalg.norm(A64)
     assert resid <= 8 * 4 * 2 * u_of("float32")
+
+
+def test_psd_root_iteration_refuses_a_seed_just_past_the_commutator_bound():
+    """A = diag(1, 4), p = 2, seed diag(1, 2) + eps J (J the exchange matrix): its relative commutator is
+    ||[X0, A]||_F / (||X0||_F ||A||_F) = 3 sqrt(2) eps / (sqrt(5) sqrt(17)) to first order; eps is chosen so that
+    it is 2.5 times the target 8 p sqrt(n + 1) u = 3.1e-15 (above the 2x bound): refused at once, 0 iterations,
+    although Newton from it would meet the target in one step."""
+    u = 2.0**-53
+    goal = 8 * 2 * math.sqrt(3) * u
+    eps = 2.5 * goal * math.sqrt(5) * math.sqrt(17) / (3 * math.sqrt(2))
+    X0 = np.diag([1.0, 2.0]) + eps * np.array([[0.0, 1.0], [1.0, 0.0]])
+    with pytest.raises(RuntimeError, match=r"^psd_root_iteration: residual \S+ after 0 iterations \(target 3\.1e-15\) "
+                                           r"\(warm start\); seed does not commute with A \(relative commutator "
+                                           r"7\.7e-15\)$"):
+        la.psd_root_iteration(np.diag([1.0, 4.0]), 2, X0=X0, on_fail="raise")
