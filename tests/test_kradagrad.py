@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 
 import mpmath
 import numpy as np
 import pytest
 
-from krad_ref import algorithm, backend
+from krad_ref import algorithm, backend, validate
 from krad_ref import kradagrad as K
 from krad_ref.crossval import tolerance as CT
 from proofs_check import mp as PM
@@ -616,10 +617,20 @@ def test_scalar_parameter_direction_is_the_gradient(xp):
         (K.KradagradConfig, {"start_preconditioning_step": -2}, ValueError, "start_preconditioning_step"),
         (K.KradagradConfig, {"root_method": "iterative", "exponent": 0.4}, ValueError, "exponent"),
         (K.KradagradConfig, {"matrix_eps": 0.0}, ValueError, "matrix_eps"),
+        (K.KradagradStarConfig, {"root_max_iter": 0}, ValueError, "root_max_iter: expected an integer >= 1"),
+        (K.KradagradStarConfig, {"exponent": 0.0}, ValueError, "exponent: expected a value > 0.0"),
+        (K.KradagradStarConfig, {"init_scale": -1.0}, ValueError, "init_scale: expected a value > 0.0"),
+        (K.KradagradConfig, {"init_scale": 0.0}, ValueError, "init_scale: expected a value > 0.0, got 0.0"),
+        (K.KradagradConfig, {"damping": -1e-3}, ValueError, "damping: expected a value >= 0.0"),
+        (K.KradagradConfig, {"root_method": "iterative", "exponent": 1.5}, ValueError,
+         "exponent: root_method='iterative' needs exponent = 1/q"),
+        (K.KradagradStarConfig, {"damping": 0.5, "init_scale": 4.0}, ValueError,
+         r"damping: .* = 0\.5 \* 4 = 2 >= 1 "),
     ],
 )
 def test_bad_config_values(Config, kwargs, exc, match):
-    with pytest.raises(exc, match=match):
+    # anchored: the message opens with the field's name, as every validation message does
+    with pytest.raises(exc, match="^" + match):
         Config(**kwargs)
 
 
@@ -686,3 +697,192 @@ def test_config_is_frozen_and_replace_keeps_none_defaults():
     code = dataclasses.replace(cfg, variant="reference-code")
     assert code.t_rule is None and code.resolved().t_rule == "code"
     assert math.isclose(code.resolved().init_scale, 1e12)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# validation edges, resolved defaults, error messages (each assertion pins the exact boundary or text)
+
+def test_validation_edges_accept_what_the_bounds_allow():
+    # start_preconditioning_step = 0 is allowed (minimum 0); exponent = 1 = 1/1 is an iterative exponent (q = 1)
+    assert K.KradagradStarConfig(start_preconditioning_step=0).start_preconditioning_step == 0
+    assert K.KradagradStarConfig(root_method="iterative", exponent=1.0).exponent == 1.0
+    assert K.KradagradConfig(root_method="iterative", exponent=1.0).exponent == 1.0
+    # an eigh config never needs exponent = 1/q: alpha / 2 = 0.15 is fine for the default root method
+    s = K.star_init((2, 3), K.KradagradStarConfig(alpha=0.3))
+    np.testing.assert_array_equal(s.factors[0], np.eye(2))
+
+
+def test_resolved_keeps_explicit_fields():
+    # one field left None forces the replace path; the explicit ones must survive it
+    a = K.KradagradConfig(schedule="sqrt", start_preconditioning_step=5, root_shift=1e-3).resolved()
+    assert (a.schedule, a.start_preconditioning_step, a.root_shift, a.t_rule) == ("sqrt", 5, 1e-3, "spectral")
+    s = K.KradagradStarConfig(root_shift=1e-3).resolved()
+    assert (s.root_shift, s.t_rule, s.init_scale) == (1e-3, "frobenius", 1.0)
+
+
+def test_alternating_mode_errors_name_the_argument():
+    with pytest.raises(ValueError, match=r"^shape: a 0-d parameter has no factors to update$"):
+        K.alternating_mode(0, ())
+    with pytest.raises(ValueError, match=r"^step: expected an integer >= 0, got -1$"):
+        K.alternating_mode(-1, (2, 3))
+    with pytest.raises(ValueError, match=r"^schedule: expected one of"):
+        K.alternating_mode(0, (2, 3), schedule="random")
+    with pytest.raises(ValueError, match=r"^update_freq: expected an integer >= 1, got 0$"):
+        K.alternating_mode(0, (2, 3), update_freq=0)
+
+
+def test_init_and_update_type_errors_name_the_wrong_type():
+    with pytest.raises(TypeError, match=r"^config: expected KradagradStarConfig, got KradagradConfig$"):
+        K.star_init((2, 3), K.KradagradConfig())
+    with pytest.raises(TypeError, match=r"^config: expected KradagradConfig, got KradagradStarConfig$"):
+        K.alt_init((2, 3), K.KradagradStarConfig())
+    cfg = K.KradagradStarConfig()
+    state = K.star_init((2, 3), cfg)
+    with pytest.raises(TypeError, match=r"^config: expected KradagradStarConfig for 'kradagrad_star', got str$"):
+        K.star_update(np.ones((2, 3)), state, "paper")
+    with pytest.raises(TypeError, match=r"^state: expected KradagradStarState for 'kradagrad_star', got tuple$"):
+        K.star_update(np.ones((2, 3)), tuple(state), cfg)
+
+
+def test_update_names_the_state_field_that_disagrees():
+    cfg = K.KradagradStarConfig()
+    s = K.star_init((2, 3), cfg)
+    G = np.ones((2, 3))
+    msg = r"^state: expected tuples of factors and roots of one length, got 2 and {}$"
+    with pytest.raises(ValueError, match=msg.format(1)):
+        K.star_update(G, s._replace(roots=s.roots[:1]), cfg)
+    with pytest.raises(ValueError, match=msg.format(2)):  # a list is not a tuple, even of the right length
+        K.star_update(G, s._replace(roots=list(s.roots)), cfg)
+    # the grad's shape against the factors': the order differs -> all factors; one mode differs -> that factor
+    shape_msg = r"^grad: shape {} does not match the state's parameter shape \(2, 3\) \(from state\.factors{}\)$"
+    with pytest.raises(ValueError, match=shape_msg.format(r"\(2, 3, 1\)", "")):
+        K.star_update(np.ones((2, 3, 1)), s, cfg)
+    with pytest.raises(ValueError, match=shape_msg.format(r"\(2, 4\)", r"\[1\]")):
+        K.star_update(np.ones((2, 4)), s, cfg)
+    with pytest.raises(ValueError, match=shape_msg.format(r"\(3, 3\)", r"\[0\]")):
+        K.star_update(np.ones((3, 3)), s, cfg)
+    with pytest.raises(ValueError, match=r"^state\.factors\[1\]: shape \(3, 2\) does not match the \(3, 3\)"):
+        K.star_update(G, s._replace(factors=(s.factors[0], np.eye(3)[:, :2])), cfg)
+    with pytest.raises(ValueError, match=r"^state\.roots\[1\]: shape \(2, 2\) does not match the \(3, 3\)"):
+        K.star_update(G, s._replace(roots=(s.roots[0], np.eye(2))), cfg)
+    # same shape, other dtype: the dtype was read from the first factor
+    with pytest.raises(TypeError, match=r"^grad: dtype float32 does not match the state's float64 \(from "
+                                        r"state\.factors\[0\]\); cast the gradient or re-init the state$"):
+        K.star_update(np.ones((2, 3), dtype=np.float32), s, cfg)
+    with pytest.raises(TypeError, match=r"^grad: expected an array, got list$"):
+        K.star_update([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], s, cfg)
+    a_cfg = K.KradagradConfig()
+    a = K.alt_init((2, 3), a_cfg)
+    with pytest.raises(ValueError, match=r"^state\.pending: shape \(3,\) does not match the \(2,\)"):
+        K.alt_update(G, a._replace(pending=np.zeros(3, dtype=bool)), a_cfg)
+
+
+@pytest.mark.parametrize("alg_name, cfg, shape, s", [
+    ("kradagrad_star", K.KradagradStarConfig(), (2, 3), 1.0),
+    ("kradagrad_star", K.KradagradStarConfig(init_scale=4.0), (2, 3), 4.0),
+    ("kradagrad_star", K.KradagradStarConfig(init_scale=4.0), (2, 3, 2), 4.0),
+    ("kradagrad", K.KradagradConfig(init_scale=4.0), (2, 3), 4.0),
+])
+def test_float32_gradient_limit_at_its_edge(alg_name, cfg, shape, s):
+    """The Gram's overflow limit sqrt(F / (2 s^2)), s = max(1, init_scale), F = float32's max, for every order
+    >= 2 (the s^2 is capped at the matrix case): a gradient 2 % below is taken, 2 % above is refused."""
+    alg = algorithm.get(alg_name)
+    F = float(np.finfo(np.float32).max)
+    lim = math.sqrt(0.5 * F / s**2)
+    state = alg.init(shape, cfg, dtype="float32")
+    unit = np.full(shape, 1.0 / math.sqrt(math.prod(shape)))  # ||unit||_F = 1
+    d, _ = alg.update((0.98 * lim * unit).astype(np.float32), state, cfg)
+    assert d.dtype == np.float32
+    limit_text = re.escape(f"{lim:.3g}")
+    with pytest.raises(validate.OverflowLimitError,
+                       match=rf"^grad: \|\|grad\|\|_F = \S+ is above the overflow limit {limit_text} of the Gram"):
+        alg.update((1.02 * lim * unit).astype(np.float32), state, cfg)
+
+
+def test_indefinite_float32_factor_is_refused_naming_the_mode():
+    # errata 11: a rank-1 float32 gradient of norm ~1e6 repeated: L - L A L / t cancels to a clearly negative
+    # eigenvalue (-0.06 against a rounding tolerance ~1e-6) on the second step
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([1.0, -1.0, 2.0, 1.0])
+    G = (1e5 * np.outer(x, y)).astype(np.float32)
+    cfg = K.KradagradStarConfig()
+    _, state = K.star_update(G, K.star_init((3, 4), cfg, dtype="float32"), cfg)
+    with pytest.raises(ValueError, match=r"^factor of mode 0 is no longer positive semi-definite \(A: expected a "
+                                         r"positive semi-definite matrix, but lambda_min = -\S+ < -tol = -\S+\); "
+                                         r"in float32 this happens when"):
+        K.star_update(G, state, cfg)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the root's exponent-1 shortcut, its dtype, and exponents that are not 1/q
+
+def test_exponent_one_root_is_the_symmetrized_factor_exactly(xp):
+    """Exponent 1 (the code's override for order 1, here forced): the root is (L + L^T) / 2 itself, no eigh:
+    bit for bit the symmetrized factor, in the statistics' dtype or rounded once through root_dtype."""
+    rng = np.random.default_rng(31)
+    Gs = [rng.standard_normal((2, 3)) for _ in range(2)]
+    _, states = run(K.kradagrad_star, K.KradagradStarConfig(exponent=1.0), Gs, xp)
+    for F, P in zip(states[-1].factors, states[-1].roots):
+        Fn = np_of(F)
+        np.testing.assert_array_equal(np_of(P), (Fn + Fn.T) / 2)
+    _, states = run(K.kradagrad_star, K.KradagradStarConfig(exponent=1.0, root_dtype="float32"), Gs, xp)
+    for F, P in zip(states[-1].factors, states[-1].roots):
+        assert P.dtype == xp.float64
+        F32 = np_of(F).astype(np.float32)
+        np.testing.assert_array_equal(np_of(P), ((F32 + F32.T) / np.float32(2)).astype(np.float64))
+
+
+@pytest.mark.parametrize("method", ["eigh", "iterative"])
+@pytest.mark.parametrize("variant", ["paper", "reference-code"])
+def test_float32_root_dtype_rounds_the_roots_to_float32(xp, variant, method):
+    """root_dtype='float32' on float64 statistics: the root is computed in float32 (the reference-code ridge
+    1e-8 I included, in float32) and cast back: every entry is a float32 value, within float32's root error
+    4 n u32 kappa of the float64 root of the float32-rounded factor."""
+    rng = np.random.default_rng(32)
+    Gs = [rng.standard_normal((3, 3)) for _ in range(2)]
+    # iterative: the warm seed (the previous root, float64) is cast to float32 with the factor
+    cfg = K.KradagradStarConfig(variant=variant, root_dtype="float32", root_method=method)
+    _, states = run(K.kradagrad_star, cfg, Gs, xp)
+    shift = cfg.resolved().root_shift
+    for F, P in zip(states[-1].factors, states[-1].roots):
+        Pn = np_of(P)
+        assert P.dtype == xp.float64
+        np.testing.assert_array_equal(Pn.astype(np.float32).astype(np.float64), Pn)
+        F32 = np_of(F).astype(np.float32).astype(np.float64) + shift * np.eye(3)
+        w = np.linalg.eigvalsh(F32)
+        want = np_root(F32, 0.25)
+        tol = 4 * 3 * u_of("float32") * w[-1] / w[0]
+        np.testing.assert_allclose(Pn, want, rtol=0, atol=tol * np.abs(want).max())
+
+
+def test_star_trajectory_with_an_exponent_that_is_not_one_over_q(xp):
+    """alpha = 0.3: the root exponent 0.15 is no 1/q, which only the iterative method needs; eigh takes it.
+    Against the mp trajectory, within K n u kappa as test_trajectory_against_mpmath."""
+    rng = np.random.default_rng(33)
+    Gs = [rng.standard_normal((3, 4)) for _ in range(3)]
+    dirs, states = run(K.kradagrad_star, K.KradagradStarConfig(alpha=0.3), Gs, xp)
+    mp_dirs, mp_factors = mp_star(Gs, e=0.15)
+    kap = max(float(mp_eig(Fm)[-1] / mp_eig(Fm)[0]) for Fm in mp_factors)
+    tol = 3 * 4 * u_of("float64") * kap
+    for d, dm in zip(dirs, mp_dirs):
+        assert mp_rel(d, dm) <= tol
+
+
+def test_iterative_root_with_one_iteration_falls_back_to_eigh(xp):
+    """root_max_iter = 1 cannot take the identity seed to L^{1/4}: the root falls back to eigh (on_fail='eigh'),
+    never raises, and matches the eigh run within its n u kappa root error (c = 16 as test_iterative_roots_match_eigh)."""
+    rng = np.random.default_rng(34)
+    Gs = [3.0 * rng.standard_normal((3, 4)) for _ in range(2)]
+    d_it, _ = run(K.kradagrad_star, K.KradagradStarConfig(root_method="iterative", root_max_iter=1), Gs, xp)
+    d_ei, s_ei = run(K.kradagrad_star, K.KradagradStarConfig(), Gs, xp)
+    for a, b in zip(d_it, d_ei):
+        assert_model_close(a, np_of(b), n=4, factors=tuple(np_of(F) for F in s_ei[-1].factors), steps=2, c=16.0)
+
+
+def test_state_count_of_another_library_is_named():
+    """The grad is checked against the factors' library and the count against the grad's: a numpy count in an
+    array_api_strict state is named as state.count, not blamed on the grad."""
+    xs = pytest.importorskip("array_api_strict")
+    cfg = K.KradagradStarConfig()
+    s = K.star_init((2, 3), cfg, xp=xs)
+    with pytest.raises(TypeError, match=r"^state\.count: expected an array of the gradient's library"):
+        K.star_update(xs.ones((2, 3), dtype=xs.float64), s._replace(count=np.asarray(0, dtype=np.int32)), cfg)

@@ -1050,3 +1050,253 @@ def test_coupled_newton_failure_reports_the_default_target():
     with pytest.raises(RuntimeError, match=r"^coupled_newton_inv_root: residual \S+ after 2 iterations "
                                            r"\(target 5\.3e-15\)$"):
         la.coupled_newton_inv_root(A_np, 4, max_iter=2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# edges pinned by exact values (mutation survivors of the linalg package; each value is worked out by hand)
+
+def test_psd_root_iteration_option_errors_name_the_option():
+    I2 = np.eye(2)
+    with pytest.raises(ValueError, match=r"^max_iter: expected an integer >= 1, got 0$"):
+        la.psd_root_iteration(I2, 2, max_iter=0)
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match=rf"^tol: expected a value > 0\.0, got {bad}$"):
+            la.psd_root_iteration(I2, 2, tol=bad)
+    with pytest.raises(ValueError, match=r"^X0: expected a symmetric matrix"):
+        la.psd_root_iteration(I2, 2, X0=np.array([[1.0, 2.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"^X0: expected a square matrix, got shape \(2, 3\)$"):
+        la.psd_root_iteration(I2, 2, X0=np.ones((2, 3)), check=False)
+    xs = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match=r"^X0: array library array_api_strict\._array_object\.Array does not match "
+                                        r"A's numpy\.ndarray$"):
+        la.psd_root_iteration(I2, 2, X0=xs.eye(2, dtype=xs.float64))
+    with pytest.raises(TypeError, match=r"^X0: array library numpy\.ndarray does not match "
+                                        r"A's array_api_strict\._array_object\.Array$"):
+        la.psd_root_iteration(xs.eye(2, dtype=xs.float64), 2, X0=I2)
+
+
+def test_psd_root_iteration_first_root_is_the_symmetrized_matrix(xp):
+    # p = 1: A^{1/1} = (A + A^T) / 2, no iteration, residual exactly 0
+    A_np = np.array([[2.0, 0.5], [0.5, 1.0]])
+    r = la.psd_root_iteration(asx(xp, A_np), 1)
+    np.testing.assert_array_equal(np_of(r.root), A_np)
+    assert (r.iterations, r.residual, r.converged, r.fallback) == (0, 0.0, True, False)
+
+
+def test_psd_root_iteration_scale_two_and_one_by_one(xp):
+    # 2 I_4: ||A||_F = 4, scale 4^{1/2} = 2 exactly; [[4]]: M_0 = 1, no iteration, root 2 * I_1. sqrt(2) is
+    # reached to a few u (Newton's last step rounds once): 2 u
+    r = la.psd_root_iteration(asx(xp, 2.0 * np.eye(4)), 2)
+    assert r.converged is True and r.fallback is False
+    np.testing.assert_allclose(np_of(r.root), math.sqrt(2.0) * np.eye(4), rtol=2 * u_of("float64"), atol=0)
+    r = la.psd_root_iteration(asx(xp, np.array([[4.0]])), 2)
+    np.testing.assert_array_equal(np_of(r.root), [[2.0]])
+    assert (r.iterations, r.converged, r.fallback) == (0, True, False)
+
+
+def test_psd_root_iteration_iterate_counts_and_targets(xp):
+    # one Newton step from X_0 = I on A' = A / c (c = ||A||_F = sqrt(17)): X_1 = c^{1/2} (I + A / c) / 2
+    A_np = np.diag([4.0, 1.0])
+    c = math.sqrt(17.0)
+    r = la.psd_root_iteration(asx(xp, A_np), 2, max_iter=1, on_fail="return")
+    assert (r.iterations, r.converged) == (1, False)
+    np.testing.assert_allclose(np_of(r.root), math.sqrt(c) * (np.eye(2) + A_np / c) / 2, rtol=4 * u_of("float64"),
+                               atol=0)
+    # the cap counts iterations: 3 of the many that diag(1, 1e-6)^{1/4} needs
+    r = la.psd_root_iteration(asx(xp, np.diag([1.0, 1e-6])), 4, max_iter=3, on_fail="return")
+    assert (r.iterations, r.converged) == (3, False)
+    # a loose tol is the target: one step reaches residual 0.145 <= 0.5
+    r = la.psd_root_iteration(asx(xp, np.diag([1.0, 2.0, 3.0])), 2, tol=0.5, max_iter=1)
+    assert (r.iterations, r.converged, r.fallback) == (1, True, False) and 0.1 < r.residual <= 0.5
+    # the default target 8 p sqrt(n + 1) u = 8 * 2 * 2 * 2^-53 = 3.6e-15 for n = 3, p = 2
+    with pytest.raises(RuntimeError, match=r"^psd_root_iteration: residual \S+ after 1 iterations "
+                                           r"\(target 3\.6e-15\)$"):
+        la.psd_root_iteration(asx(xp, np.diag([4.0, 1.0, 2.0])), 2, max_iter=1, on_fail="raise")
+
+
+def test_psd_root_iteration_cube_root_against_mp(xp):
+    # p = 3 (odd: binary powering multiplies into the result twice)
+    n, p = 5, 3
+    A_np, E, Q, kap = spd_case(n, 1e3, "float64", seed=21)
+    r = la.psd_root_iteration(asx(xp, A_np), p)
+    assert r.converged is True and r.fallback is False
+    want = mp_func(E, Q, lambda e: e ** (mpmath.mpf(1) / 3))
+    assert mp_rel_err(r.root, want) <= 8 * n * u_of("float64") * cond_power(1.0 / 3, kap)
+
+
+def test_psd_root_iteration_warm_seeds(xp):
+    n, p = 5, 4
+    A_np, E, Q, kap = spd_case(n, 1e2, "float64", seed=22)
+    A = asx(xp, A_np)
+    exact = la.psd_power(A, 1.0 / p)
+    want = mp_func(E, Q, lambda e: e ** mpmath.mpf(0.25))
+    bound = 8 * n * u_of("float64") * cond_power(0.25, kap)
+    # an acceptable seed comes back as is, with its own residual
+    r = la.psd_root_iteration(A, p, X0=exact)
+    np.testing.assert_array_equal(np_of(r.root), np_of(exact))
+    X = np_of(exact)
+    resid = np.linalg.norm(np.linalg.matrix_power(X, p) - A_np) / np.linalg.norm(A_np)
+    assert (r.iterations, r.converged) == (0, True) and abs(r.residual - resid) <= 1e-6 * resid + 1e-18
+    # a commuting but poor seed (3 A^{1/p}: M_0 = 3^-p I, ||M_0 - I||_F > 1) is rescaled and iterated to the root
+    r = la.psd_root_iteration(A, p, X0=3.0 * exact)
+    assert r.converged is True and r.fallback is False and r.iterations > 0
+    assert mp_rel_err(r.root, want) <= bound
+    # the same seed with one iteration fails after iterating, as a warm start, and the eigh root answers
+    with pytest.raises(RuntimeError, match=r"^psd_root_iteration: residual \S+ after 1 iterations \(target \S+\) "
+                                           r"\(warm start\)$"):
+        la.psd_root_iteration(A, p, X0=3.0 * exact, max_iter=1, on_fail="raise")
+    r = la.psd_root_iteration(A, p, X0=3.0 * exact, max_iter=1)
+    assert (r.iterations, r.converged, r.fallback) == (1, False, True)
+    assert mp_rel_err(r.root, want) <= bound
+    # the commutator test is relative: a large A's exact root still commutes (||A|| = 1e4 scale)
+    big = asx(xp, 1e4 * A_np)
+    r = la.psd_root_iteration(big, p, X0=la.psd_power(big, 1.0 / p))
+    assert (r.iterations, r.converged, r.fallback) == (0, True, False)
+
+
+def test_psd_root_iteration_fallback_residual_is_relative(xp):
+    # A scaled so that max|a_ij| = 1 exactly: the relative residual still divides by ||A||_F (not by max|a_ij|)
+    n, p = 6, 4
+    A_np, *_ = spd_case(n, 1e3, "float64", seed=15)
+    A_np = A_np / np.abs(A_np).max()
+    r = la.psd_root_iteration(asx(xp, A_np), p, max_iter=1)
+    assert (r.iterations, r.fallback) == (1, True)
+    X = np_of(r.root)
+    resid = np.linalg.norm(np.linalg.matrix_power(X, p) - A_np) / np.linalg.norm(A_np)
+    assert abs(resid - r.residual) <= 1e-6 * resid + 1e-18
+
+
+def test_newton_schulz_options_and_reported_targets(xp):
+    I2, I4 = asx(xp, np.eye(2)), asx(xp, np.eye(4))
+    with pytest.raises(ValueError, match=r"^num_iters: expected an integer >= 0, got -1$"):
+        la.newton_schulz(I2, num_iters=-1)
+    with pytest.raises(ValueError, match=r"^max_iter: expected an integer >= 1, got 0$"):
+        la.newton_schulz(I2, max_iter=0)
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match=rf"^tol: expected a value > 0\.0, got {bad}$"):
+            la.newton_schulz(I2, tol=bad)
+    # zero iterations: X_0 = A / s, Y_0 = I (s = tr I_4 = 4), rescaled by sqrt(s) = 2: exact
+    r = la.newton_schulz(I4, num_iters=0, normalize="trace", on_fail="return")
+    np.testing.assert_array_equal(np_of(r.sqrt), np.eye(4) / 2)
+    np.testing.assert_array_equal(np_of(r.inv_sqrt), np.eye(4) / 2)
+    assert (r.iterations, r.residual, r.converged) == (0, 1.5, False)  # ||I - I/4||_F = 1.5
+    # the default target 4 u ||X||_F ||Y||_F: 4 u (1/2)(2) = 4.4e-16 at X_0 = I/4, Y_0 = I
+    with pytest.raises(RuntimeError, match=r"^newton_schulz: residual 1\.5e\+00 after 0 iterations "
+                                           r"\(target 4\.4e-16\)$"):
+        la.newton_schulz(I4, num_iters=0, normalize="trace")
+    # one step: T = 2.75 I, X_1 = 0.34375 I, Y_1 = 1.375 I: residual 2 (1 - 0.47265625) = 1.05,
+    # target 4 u (0.6875)(2.75) = 8.4e-16
+    with pytest.raises(RuntimeError, match=r"^newton_schulz: residual 1\.1e\+00 after 1 iterations "
+                                           r"\(target 8\.4e-16\)$"):
+        la.newton_schulz(I4, max_iter=1, normalize="trace")
+    # a loose tol is the target: the iteration stops once the residual is <= 0.5, far above the default target
+    r = la.newton_schulz(I4, tol=0.5, normalize="trace")
+    assert r.converged is True and 1e-3 < r.residual <= 0.5
+    # a matrix of norm < 1 is fine: (I/4)^{1/2} = I/2, (I/4)^{-1/2} = 2 I; the rescale by sqrt(s), s = sqrt(2)/4,
+    # rounds twice: 2 u
+    r = la.newton_schulz(asx(xp, 0.25 * np.eye(2)))
+    assert r.converged is True
+    np.testing.assert_allclose(np_of(r.sqrt), np.eye(2) / 2, rtol=2 * u_of("float64"), atol=0)
+    np.testing.assert_allclose(np_of(r.inv_sqrt), 2 * np.eye(2), rtol=2 * u_of("float64"), atol=0)
+    with pytest.raises(ValueError, match=r"^A: expected a positive definite matrix, but its normalizing fro norm "
+                                         r"is 0$"):
+        la.newton_schulz(asx(xp, np.zeros((2, 2))), check=False)
+
+
+def test_psd_power_options_and_edges(xp):
+    D = asx(xp, np.diag([2.0, 0.25]))
+    with pytest.raises(ValueError, match=r"^rcond: expected a value >= 0\.0, got -1\.0$"):
+        la.psd_power(D, 1.0, eps_mode="pinv", rcond=-1.0)
+    with pytest.raises(ValueError, match=r"^atol: expected a value >= 0\.0, got -1\.0$"):
+        la.psd_power(D, 1.0, eps_mode="pinv", atol=-1.0)
+    with pytest.raises(ValueError, match=r"^atol: only used with eps_mode='pinv', got eps_mode='absolute'$"):
+        la.psd_power(D, 1.0, atol=0.1)
+    # atol is an exclusive cutoff: the eigenvalue 0.25 = atol is dropped; p = 1 keeps the kept eigenvalue itself
+    np.testing.assert_array_equal(np_of(la.psd_power(D, 1.0, eps_mode="pinv", atol=0.25)), np.diag([2.0, 0.0]))
+    # rcond relative to lambda_max: a 1 x 1 [[4]] with rcond = 2 has cutoff 8 > 4, so its pinv power is 0
+    np.testing.assert_array_equal(np_of(la.psd_power(asx(xp, [[4.0]]), 1.0, eps_mode="pinv", rcond=2.0)), [[0.0]])
+    # p = 1 returns A (diagonal: exact), p = 0 of a singular PSD matrix is I (no singularity test for p = 0)
+    np.testing.assert_array_equal(np_of(la.psd_power(D, 1.0)), np.diag([2.0, 0.25]))
+    Z = asx(xp, np.diag([0.0, 1.0]))
+    np.testing.assert_array_equal(np_of(la.psd_power(Z, 0.0)), np.eye(2))
+    # negative='raise' refuses only lambda_min < 0: an exact 0 passes
+    np.testing.assert_array_equal(np_of(la.psd_power(Z, 0.5, negative="raise")), np.diag([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"^A: expected a positive semi-definite matrix, but lambda_min = -1 < "
+                                         r"-tol = -\S+$"):
+        la.psd_power(asx(xp, np.diag([1.0, -1.0])), 0.5)
+    # float32: the shift 1e-50 rounds to 0 against the zero eigenvalue, and the message says so
+    with pytest.raises(ValueError, match=r"^A: regularised lambda_min = 0 is not positive; increase eps$"):
+        la.psd_power(asx(xp, np.diag([0.0, 1.0]), "float32"), -0.5, eps=1e-50)
+
+
+def test_psd_power_symmetrizes_a_checked_input_before_eigh(xp):
+    # check=True accepts A symmetric within rounding and takes the root of (A + A^T) / 2: the same bits as
+    # passing the symmetrized matrix itself
+    A_np, *_ = spd_case(4, 1e2, "float64", seed=23)
+    Aa = A_np.copy()
+    Aa[0, 1] += 4 * u_of("float64") * abs(Aa[0, 1])
+    sym = (Aa + Aa.T) / 2
+    np.testing.assert_array_equal(np_of(la.psd_power(asx(xp, Aa), 0.5)), np_of(la.psd_power(asx(xp, sym), 0.5)))
+
+
+def test_norm_2_edges(xp):
+    # symmetric: max(|lambda_min|, |lambda_max|) = 5 from a dominant negative eigenvalue (n = 3: not w[1])
+    assert float(la.norm_2(asx(xp, np.diag([-5.0, 1.0, 2.0])))) == 5.0
+    with pytest.raises(ValueError, match=r"^A: expected a square matrix"):
+        la.norm_2(asx(xp, np.ones((2, 3))), assume_symmetric=True)
+    # float32 Gram route, scaled by a power of two: neither 1e30 (squares overflow) nor 1e-30 (squares
+    # underflow) loses the value; 4e30 and 4e-30 as float32, within 4 u32
+    for scale in (1e30, 1e-30):
+        A = asx(xp, scale * np.array([[3.0, 0.0, 0.0], [0.0, 4.0, 0.0]]), "float32")
+        want = float(np.float32(4 * scale))
+        assert abs(float(la.norm_2(A)) - want) <= 4 * u_of("float32") * want
+
+
+def test_norm_fro_kernel_refuses_non_finite_input(xp):
+    # krad's t_from_gram calls the kernel on a product that may overflow: the kernel names it like norm_fro
+    with pytest.raises(ValueError, match=r"^A: expected finite values"):
+        la._norm_fro(asx(xp, [[math.inf, 1.0], [1.0, 1.0]]), xp)
+
+
+def test_vec_error_names_x(xp):
+    with pytest.raises(ValueError, match=r"^X: expected a 2-D array, got shape \(3,\)$"):
+        la.vec(asx(xp, np.ones(3)))
+
+
+def test_newton_schulz_of_a_converged_start_takes_no_step(xp):
+    # 1 x 1 [[4]]: X_0 = A / ||A||_F = 1 = Y_0, residual |1 - 1| = 0 at once; sqrt 2, inv_sqrt 1/2 (exact)
+    r = la.newton_schulz(asx(xp, [[4.0]]))
+    assert (r.iterations, r.residual, r.converged) == (0, 0.0, True)
+    np.testing.assert_array_equal(np_of(r.sqrt), [[2.0]])
+    np.testing.assert_array_equal(np_of(r.inv_sqrt), [[0.5]])
+
+
+def test_psd_root_iteration_stalled_at_rounding_keeps_its_iterate(xp):
+    """A float32 matrix of kappa 1e15 > 1/u32 (it still passes Cholesky): ||M_k - I|| stalls at float32 rounding
+    above 4 (n + p) u and the divergence guard stops the loop; the kept iterate still meets the residual target
+    8 p sqrt(n + 1) u32 (recomputed here in float64), so no fallback is needed."""
+    rng = np.random.default_rng(11)
+    Q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    A_np = (Q * np.logspace(0, -15, 3)) @ Q.T
+    A_np = ((A_np + A_np.T) / 2).astype(np.float32)
+    r = la.psd_root_iteration(asx(xp, A_np), 4)
+    assert r.converged is True and r.fallback is False
+    X = np_of(r.root)
+    A64 = A_np.astype(np.float64)
+    resid = np.linalg.norm(np.linalg.matrix_power(X, 4) - A64) / np.linalg.norm(A64)
+    assert resid <= 8 * 4 * 2 * u_of("float32")
+
+
+def test_psd_root_iteration_refuses_a_seed_just_past_the_commutator_bound():
+    """A = diag(1, 4), p = 2, seed diag(1, 2) + eps J (J the exchange matrix): its relative commutator is
+    ||[X0, A]||_F / (||X0||_F ||A||_F) = 3 sqrt(2) eps / (sqrt(5) sqrt(17)) to first order; eps is chosen so that
+    it is 2.5 times the target 8 p sqrt(n + 1) u = 3.1e-15 (above the 2x bound): refused at once, 0 iterations,
+    although Newton from it would meet the target in one step."""
+    u = 2.0**-53
+    goal = 8 * 2 * math.sqrt(3) * u
+    eps = 2.5 * goal * math.sqrt(5) * math.sqrt(17) / (3 * math.sqrt(2))
+    X0 = np.diag([1.0, 2.0]) + eps * np.array([[0.0, 1.0], [1.0, 0.0]])
+    with pytest.raises(RuntimeError, match=r"^psd_root_iteration: residual \S+ after 0 iterations \(target 3\.1e-15\) "
+                                           r"\(warm start\); seed does not commute with A \(relative commutator "
+                                           r"7\.7e-15\)$"):
+        la.psd_root_iteration(np.diag([1.0, 4.0]), 2, X0=X0, on_fail="raise")
