@@ -193,3 +193,10 @@ def test_alt_update_checks_pending():
     st = K.alt_init((2, 3), cfg)
     with pytest.raises(ValueError, match=r"state\.pending"):
         K.alt_update(np.ones((2, 3)), st._replace(pending=np.zeros((3,), dtype=bool)), cfg)
+
+
+@pytest.mark.parametrize("update,init,cfg", _states())
+def test_update_refuses_a_non_array_gradient(update, init, cfg):
+    # the factor-naming step reads grad.shape / grad.ndim with defaults: a list must still reach the array check
+    with pytest.raises(TypeError, match=r"^grad: expected an array, got list$"):
+        update([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], init((2, 3), cfg), cfg)
