@@ -23,13 +23,14 @@ def _root(L, exponent, prev=None, *, method="eigh", root_dtype=None, shift=0.0, 
 
 # --- the root step (_root) --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("root_dtype", [None, "float32"])
-def test_root_exponent_one_returns_the_statistic_itself(root_dtype):
+@pytest.mark.parametrize("dtype,root_dtype", [(np.float64, None), (np.float64, "float32"),
+                                              (np.float32, "float64")])
+def test_root_exponent_one_returns_the_statistic_itself(dtype, root_dtype):
     # exponent 1 is the code's identity path: sym(L) of a symmetric L is L bit for bit (no shift, no eigh), and
-    # the entries are exact in float32 too, so a float32 root_dtype round-trips them exactly.
-    L = np.array([[2.0, 1.0], [1.0, 3.0]])
+    # the entries are exact in float32 too, so a root_dtype round trip keeps them; the result has L's dtype.
+    L = np.array([[2.0, 1.0], [1.0, 3.0]], dtype=dtype)
     X = _root(L, 1.0, root_dtype=root_dtype, shift=0.5)
-    assert X.dtype == np.float64
+    assert X.dtype == dtype
     assert np.array_equal(X, L)
 
 
@@ -97,6 +98,12 @@ BAD_FIELDS = [
 def test_config_refuses_bad_field_naming_it(Config, field, value):
     with pytest.raises(ValueError, match=rf"^{field}: expected"):
         Config(**{field: value})
+
+
+def test_alt_config_init_scale_is_required():
+    # KradagradConfig's init_scale has no variant default: None is refused by name
+    with pytest.raises(TypeError, match=r"^init_scale: expected a real number, got NoneType$"):
+        K.KradagradConfig(init_scale=None)
 
 
 def test_star_config_alpha_and_schedule_messages():
