@@ -708,6 +708,9 @@ def test_sherman_morrison_symmetry_tolerance_at_its_edges(xp):
     bad = np.array([[4.0, 1.0], [1.0 + 2.0**-46, 4.0]])
     _raises_exactly(ValueError, "H: expected symmetric matrices, but max|H - H^T| = 1.42e-14 > tol = 7.11e-15",
                     mbag.sherman_morrison, arr(xp, bad), arr(xp, g))
+    # tau is the matrix size of any stack: (1, 1, 2, 2) keeps tol = 2^-47, so an asymmetry 3 * 2^-49 passes
+    ok4 = np.array([[4.0, 1.0], [1.0 + 3 * 2.0**-49, 4.0]])[None, None]
+    assert tuple(mbag.sherman_morrison(arr(xp, ok4), arr(xp, g[None, None])).shape) == (1, 1, 2, 2)
     # H = 0: tol = 0 and max|H - H^T| = 0 pass; g^T H g = 0 and the update is H itself
     np.testing.assert_array_equal(np_of(mbag.sherman_morrison(arr(xp, np.zeros((2, 2))), arr(xp, g))),
                                   np.zeros((2, 2)))
@@ -885,6 +888,15 @@ def test_initial_states_exact(xp):
             if name != "mbag_n":
                 assert st_.residual.dtype == getattr(xp, dtype)
                 np.testing.assert_array_equal(np_of(st_.residual), np.zeros(2))
+
+
+def test_init_refuses_another_config():
+    _raises_exactly(TypeError, "config: expected MbagConfig, got MbagNConfig", mbag.mbag_init, (2, 3),
+                    mbag.MbagNConfig())
+    _raises_exactly(TypeError, "config: expected MbagEmaConfig, got MbagConfig", mbag.mbag_ema_init, (2, 3),
+                    mbag.MbagConfig())
+    _raises_exactly(TypeError, "config: expected MbagNConfig, got MbagEmaConfig", mbag.mbag_n_init, (2, 3),
+                    mbag.MbagEmaConfig())
 
 
 def test_update_messages_name_the_state_field(xp):
