@@ -802,6 +802,11 @@ def test_newton_schulz_scaling_is_exact_at_the_ends_of_the_range(xp, dtype, k):
         np.testing.assert_array_equal(np_of(r.sqrt), np_of(base.sqrt) * h)
         np.testing.assert_array_equal(np_of(r.inv_sqrt), np_of(base.inv_sqrt) / h)
         np.testing.assert_array_equal(np_of(r.residual), np_of(base.residual))
+    # one stack holding both ends: each matrix gets its own power of two
+    mixed = np.stack([A[0] * np.asarray(2.0 ** (-2 * k), dtype=dtype), A[1] * np.asarray(2.0 ** (2 * k), dtype=dtype)])
+    r = mbag.batched_newton_schulz(arr(xp, mixed, dtype), 5)
+    np.testing.assert_array_equal(np_of(r.sqrt), np_of(base.sqrt) * np.array([2.0**-k, 2.0**k])[:, None, None])
+    np.testing.assert_array_equal(np_of(r.residual), np_of(base.residual))
     assert 0 < float(np_of(base.residual)[0]) < 1  # a real residual (T_NS = 5 has not converged at kappa 20)
 
 
@@ -819,7 +824,7 @@ def test_eigh_root_of_H_values_and_refusals():
     want = np.stack([np.diag([1.0, 2.0**-30]), np.zeros((2, 2)), np.diag([0.0, 1.0]), np.diag([2.0, 0.5])])
     np.testing.assert_allclose(np.asarray(root), want, rtol=4 * U["float64"], atol=0)
     np.testing.assert_array_equal(np.asarray(residual), np.zeros(4))
-    bad = np.stack([2.0**20 * np.eye(2), np.diag([-2.0**-42, 0.25])])
+    bad = np.stack([2.0**20 * np.eye(2), np.zeros((2, 2)), np.diag([-2.0**-42, 0.25])])  # a zero group divides by 1
     _raises_exactly(ValueError, "H: a group's statistic is not positive semi-definite (lambda_min / lambda_max = "
                     "-9.09e-13); in float32 this happens once kappa(G) nears 1/(tau u): use float64 or a larger lam",
                     mbag._root_of_H, xp.asarray(bad), cfg, xp)
