@@ -382,3 +382,376 @@ def test_mp_tolerance_rule():
     assert mp.mp_tolerance(41) == 1e-20
     assert mp.mp_tolerance(None) == mp.mp_tolerance(mp.DEFAULT_DPS)
     assert mp.mp_tolerance(40, n=64) < 2.0**-53  # never as loose as float64
+
+
+# ================================================================================================================
+# Value tests added for the mutation score of proofs_check/mp (issue 13): exact hand values, independent oracles
+# (CPython's correctly rounded int / int division, NumPy's float64 -> float32/float16 cast, python-flint's arb)
+# and the messages a user sees.
+# ================================================================================================================
+_LONGDOUBLE_64 = np.finfo(np.longdouble).nmant >= 63  # x87 80-bit extended: 64-bit significand
+
+
+def test_resolve_dps_messages_and_edges():
+    with pytest.raises(TypeError, match=r"^dps: expected an integer number of decimal digits, got float$"):
+        mp.resolve_dps(50.0)
+    with pytest.raises(TypeError, match=r"^dps: expected an integer number of decimal digits, got bool$"):
+        mp.resolve_dps(True)
+    with pytest.raises(ValueError, match=r"^dps: ground truth needs at least 40 digits, got 39$"):
+        mp.resolve_dps(39)
+    assert mp.resolve_dps(40) == 40  # MIN_DPS itself is allowed
+    got = mp.resolve_dps(np.int64(45))
+    assert got == 45 and type(got) is int
+    with mpmath.workdps(20):  # below the default: None still means 50
+        assert mp.resolve_dps(None) == 50
+        with mp.workdps(None):
+            assert mpmath.mp.dps == 50
+        assert mp.mp_call(lambda x, y=0: (mpmath.mp.dps, x + y), 1, y=2, dps=41) == (41, 3)
+        assert mpmath.mp.dps == 20
+
+
+def test_to_mpf_messages():
+    with pytest.raises(TypeError, match=r"^to_mpf: expected a real number, got bool$"):
+        mp.to_mpf(True)
+    with pytest.raises(TypeError, match=r"^to_mpf: expected a real number, got bool$"):
+        mp.to_mpf(np.bool_(False))
+    with pytest.raises(TypeError, match=r"^to_mpf: expected a real number, got complex$"):
+        mp.to_mpf(1j)
+    with pytest.raises(TypeError, match=r"^to_mpf: expected a real number, got mpc$"):
+        mp.to_mpf(mpmath.mpc(1, 2))
+    with pytest.raises(ValueError, match=r"^to_mpf: expected a finite number, got inf$"):
+        mp.to_mpf(math.inf)
+    with pytest.raises(ValueError, match=r"^to_mpf: expected a single number, got a 2x2 matrix$"):
+        mp.to_mpf(mpmath.eye(2))
+    with pytest.raises(ValueError, match=r"^to_mpf: expected a single number, got a 1x2 matrix$"):
+        mp.to_mpf(mpmath.matrix([[1, 2]]))
+    with pytest.raises(ValueError, match=r"^to_mpf: expected a single number, got an array of shape \(2,\)$"):
+        mp.to_mpf(np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"^x: expected a real array, got <U3$"):
+        mp.to_mpf("abc")
+    with pytest.raises(TypeError, match=r"^x: expected a real array, got bool$"):
+        mp.to_mpf(np.array([True]))
+    with pytest.raises(TypeError, match=r"^x: expected a real array, got complex128$"):
+        mp.to_mpf(np.array([1j]))
+
+
+def test_to_mpf_exact_values_of_every_input_kind():
+    with mpmath.workdps(5):  # exact conversions do not depend on the working precision
+        assert mp.to_mpf(mpmath.matrix([[0.1]])).man_exp == (3602879701896397, -55)
+        assert mp.to_mpf(np.array([[0.1]])).man_exp == (3602879701896397, -55)
+        assert mp.to_mpf(np.array(-3)) == -3
+        assert mp.to_mpf([0.375]).man_exp == (3, -3)
+        assert mp.to_mpf((0.375,)).man_exp == (3, -3)
+        assert mp.to_mpf(np.uint8(200)).man_exp == (25, 3)
+        # a dyadic Fraction with 201 significant bits: exact (a rounded route keeps <= 169 bits at 50 digits)
+        assert mp.to_mpf(Fraction(2**200 + 1, 2**10)).man_exp == (2**200 + 1, -10)
+        assert mp.to_mpf(Fraction(-7, 1)) == -7
+    if _LONGDOUBLE_64:
+        x = np.longdouble(1) + np.longdouble(2) ** -60  # 61 bits: not a float64
+        assert mp.to_mpf(x).man_exp == (2**60 + 1, -60)
+        assert mp.to_mpf(np.array([x])).man_exp == (2**60 + 1, -60)
+    with mpmath.workdps(80):  # a non-dyadic Fraction: rounded once, at max(50, mp.dps) digits
+        third = mp.to_mpf(Fraction(1, 3))
+        assert abs(third * 3 - 1) <= mpmath.mpf(10) ** -79
+    third50 = mp.to_mpf(Fraction(1, 3))
+    with mpmath.workdps(50):
+        assert third50 == mpmath.mpf(1) / 3  # rounded at 50 digits, not at mpmath's default 15
+
+
+def test_rows_and_to_mp_inputs_and_messages():
+    with pytest.raises(ValueError, match=r"^x: expected a scalar, vector or matrix, got shape \(1, 1, 1\)$"):
+        mp.to_mp(np.zeros((1, 1, 1)))
+    with pytest.raises(ValueError, match=r"^x: expected finite entries \(NaN or inf found\)$"):
+        mp.to_mp(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match=r"^x: expected finite entries \(NaN or inf found\)$"):
+        mp.to_mp(np.array([[np.float32(-np.inf)]]))
+    with pytest.raises(TypeError, match=r"^x: cannot convert object to an array \("):
+        mp.to_mp(object())
+    M = mp.to_mp(np.array([[3, -4], [0, 2**70]], dtype=object))  # object array of Python ints: exact
+    assert (M.rows, M.cols) == (2, 2) and M[0, 1] == -4 and M[1, 1].man_exp == (1, 70) and M[1, 0] == 0
+    M = mp.to_mp(np.array([[2**62 + 1, -5]], dtype=np.int64))  # 63 bits: exact, not through float64
+    assert M[0, 0].man_exp == (2**62 + 1, 0) and M[0, 1] == -5
+    M = mp.to_mp(np.array(0.75, dtype=np.float16))  # 0-d -> 1x1
+    assert (M.rows, M.cols) == (1, 1) and M[0, 0] == 0.75
+    M = mp.to_mp(Fraction(1, 4))
+    assert (M.rows, M.cols) == (1, 1) and M[0, 0] == 0.25
+    M = mp.to_mp([[0.5, 1.5, 2.0]])  # nested list: a 1x3 row, not a column
+    assert (M.rows, M.cols) == (1, 3) and [M[0, j] for j in range(3)] == [0.5, 1.5, 2.0]
+    if _LONGDOUBLE_64:
+        x = np.array([[np.longdouble(1) + np.longdouble(2) ** -60, 2.0], [0.0, -(np.longdouble(2) ** -63)]])
+        M = mp.to_mp(x)
+        assert M[0, 0].man_exp == (2**60 + 1, -60) and M[0, 1] == 2 and M[1, 1] == -mpmath.mpf(2) ** -63
+
+
+def _float32_oracle(v: float) -> np.float32:
+    """NumPy's float64 -> float32 cast: correctly rounded (nearest, ties to even), gradual underflow, overflow
+    to inf. Exact for the float64 inputs used here, so it is an independent reference for _round_to_format."""
+    with np.errstate(over="ignore"):
+        return np.float64(v).astype(np.float32)
+
+
+@settings(deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True, width=64))
+def test_from_mp_float32_and_float16_match_numpys_cast(v):
+    x = mp.to_mpf(v + 0.0)
+    got32 = mp.from_mp(x, "float32")
+    assert got32.dtype == np.float32 and got32.shape == ()
+    assert got32.view(np.uint32) == _float32_oracle(v + 0.0).view(np.uint32)
+    with np.errstate(over="ignore"):
+        want16 = np.float64(v + 0.0).astype(np.float16)
+    assert mp.from_mp(x, np.float16).view(np.uint16) == want16.view(np.uint16)
+
+
+@pytest.mark.parametrize(
+    "v",
+    [
+        1.0 + 2.0**-24,  # float32 tie -> even (1.0)
+        1.0 + 3 * 2.0**-24,  # tie -> even (up)
+        1.0 + 2.0**-24 + 2.0**-52,  # just above the tie -> up
+        -(1.0 + 2.0**-24 - 2.0**-52),  # just below the tie -> down (negative)
+        2.0**-149,  # smallest float32 subnormal
+        2.0**-150,  # half of it: tie -> 0
+        3 * 2.0**-150,  # tie between 1 and 2 units of 2^-149 -> 2 units
+        2.0**-150 + 2.0**-200,  # above the underflow tie -> 2^-149
+        2.0**-126 - 2.0**-150,  # rounds up to the smallest normal
+        1.5 * 2.0**-140,  # subnormal, exact
+        float(np.finfo(np.float32).max),
+        float(np.finfo(np.float32).max) * (1 + 2.0**-25),  # below max + ulp/2 -> max
+        2.0**128 - 2.0**103,  # max + ulp/2: the tie rounds to even, i.e. 2^128 -> inf
+        -(2.0**128),
+        1e300,
+        0.1,
+        -0.0,
+    ],
+)
+def test_from_mp_float32_edge_values(v):
+    assert mp.from_mp(mp.to_mpf(v), "float32").view(np.uint32) == _float32_oracle(v + 0.0).view(np.uint32)
+
+
+def _ratio_to_float(x: mpmath.mpf) -> float:
+    """x rounded to float64 by CPython's int / int true division (correctly rounded, ties to even, gradual
+    underflow; OverflowError beyond the range): independent of mpmath and of _round_to_format."""
+    sgn, man, exp, _ = x._mpf_
+    num, den = (man << exp, 1) if exp >= 0 else (man, 1 << -exp)
+    try:
+        q = num / den
+    except OverflowError:
+        q = math.inf
+    return -q if sgn else q
+
+
+@settings(deadline=None)
+@given(
+    st.integers(min_value=1, max_value=2**120 - 1),
+    st.integers(min_value=-1250, max_value=1000),
+    st.booleans(),
+)
+def test_from_mp_float64_of_long_mpf_matches_int_division(man, exp, neg):
+    with mp.workdps(None):
+        x = mpmath.mpf((-man if neg else man, exp))  # up to 120 bits: rounding to 53 bits is exercised
+    assert mp.from_mp(x)[()] == _ratio_to_float(x)
+    assert mp.from_mp(mpmath.matrix([[x]]))[0, 0] == _ratio_to_float(x)
+
+
+def test_from_mp_shapes_dtypes_and_messages():
+    M = mpmath.matrix([[1, 2], [3, 4]])
+    out = mp.from_mp(M, np.dtype("float32"))
+    assert out.dtype == np.float32 and out.shape == (2, 2) and out.tolist() == [[1, 2], [3, 4]]
+    col = mp.from_mp(mpmath.matrix([[1], [2], [3]]), np.float64, shape=(3,))
+    assert col.shape == (3,) and col.tolist() == [1.0, 2.0, 3.0]
+    assert mp.from_mp(mpmath.matrix([[5]])).shape == (1, 1)
+    nested = mp.from_mp([[mpmath.mpf(1) / 4, 0.5], (Fraction(3, 4), 1)], "float16")
+    assert nested.dtype == np.float16 and nested.tolist() == [[0.25, 0.5], [0.75, 1.0]]
+    with mp.workdps(None):
+        third = mpmath.mpf(1) / 3
+    assert mp.from_mp([third], "float32")[0] == np.float32(1 / 3)  # 1/3 rounds once to float32, as NumPy does
+    with pytest.raises(TypeError, match=r"^dtype: expected one of \['float16', 'float32', 'float64'\], got int32$"):
+        mp.from_mp(M, np.int32)
+    with pytest.raises(TypeError, match=r"^dtype: expected one of .*, got bfloat16$"):
+        mp.from_mp(M, "bfloat16")
+    assert mp.from_mp(mpmath.mpf(0))[()] == 0.0
+    tiny = mp.from_mp(-mpmath.mpf(2) ** -1100)[()]  # a negative value below half the smallest subnormal
+    assert tiny == 0.0 and np.signbit(tiny)  # rounds to -0.0, as IEEE round-to-nearest does
+
+
+@pytest.mark.parametrize(
+    "man, exp",
+    [
+        (2**53 + 1, -53),  # 1 + 2^-53: tie -> even (1.0)
+        (2**53 + 3, -53),  # tie -> even (up)
+        (2**80 + 2**27 + 1, -80),  # just above the tie -> up
+        (-(2**80 + 2**27 - 1), -80),  # just below the tie -> down
+        (1, -1075),  # half the smallest subnormal: tie -> 0
+        (3, -1076),  # 0.75 units: -> 1 unit
+        (2**60 - 1, -1082),  # just below 2^-1022: rounds up to the smallest normal
+        (2**54 - 1, 970),  # max + ulp/2: tie to even, i.e. 2^1024 -> inf
+        (2**55 - 3, 969),  # below max + ulp/2 -> max
+    ],
+)
+def test_from_mp_float64_edge_values(man, exp):
+    with mp.workdps(None):
+        x = mpmath.mpf((man, exp))
+    want = _ratio_to_float(x)
+    assert mp.from_mp(x)[()] == want
+    assert mp.from_mp([x])[0] == want
+
+
+def test_exact_sum_keeps_every_bit():
+    a = np.array([[1.0, -2.0**600], [0.5, 3.0]])
+    b = np.array([[2.0**-200, 2.0**600], [-0.5, 2.0**-1074]])
+    c = np.array([[0.0, 1.0], [0.0, 0.0]])
+    S_ = mp.mp_exact_sum(a, b, c)
+    assert (S_.rows, S_.cols) == (2, 2)
+    # 1 + 2^-200 needs 201 bits (50 digits hold ~169): exact only without rounding
+    assert S_[0, 0].man_exp == (2**200 + 1, -200)
+    assert S_[0, 1] == 1 and S_[1, 0] == 0  # -2^600 + 2^600 + 1 and 0.5 - 0.5, exactly
+    assert S_[1, 1].man_exp == (3 * 2**1074 + 1, -1074)  # 3 + 2^-1074
+    one = mp.mp_exact_sum(mpmath.matrix([[mpmath.mpf(0.25)]]))
+    assert one[0, 0] == 0.25
+    with pytest.raises(ValueError, match=r"^mp_exact_sum: expected at least one term$"):
+        mp.mp_exact_sum()
+    with pytest.raises(ValueError, match=r"^mp_exact_sum: terms\[2\] has shape \(2, 1\), expected \(2, 2\)$"):
+        mp.mp_exact_sum(a, b, np.ones(2))
+    with pytest.raises(ValueError, match=r"^mp_exact_sum: terms\[1\] has shape \(1, 2\), expected \(2, 2\)$"):
+        mp.mp_exact_sum(a, np.ones((1, 2)))
+    with pytest.raises(ValueError, match=r"^terms\[1\]: expected finite entries"):
+        mp.mp_exact_sum(a, np.full((2, 2), np.nan))
+
+
+def test_symmetric_part_and_the_symmetry_check():
+    # asymmetry at exactly SYMMETRY_RTOL * max|A| is rounding (accepted; the symmetric part is used)
+    r = 2.0**-20
+    A = np.array([[4.0, 1.0 + 4 * r], [1.0, 2.0]])  # max|A| = 4: |a12 - a21| = 4 r, the limit itself
+    w = mp.mp_eigvalsh(A)
+    with mp.workdps(None):
+        b = 1 + 2 * r  # the symmetric part's off-diagonal
+        want = [3 - mpmath.sqrt(1 + b * b), 3 + mpmath.sqrt(1 + b * b)]  # eigenvalues of [[4, b], [b, 2]]
+        assert max(abs(x - y) for x, y in zip(w, want)) <= EPS45
+    A_over = np.array([[4.0, 1.0 + 4 * r + 2.0**-50], [1.0, 2.0]])  # just above the limit
+    msg = r"^A: expected a symmetric matrix, max\|A - A\^T\| = 3\.81e-6 > 9\.5e-07 \* max\|A\| = 3\.81e-6$"
+    with pytest.raises(ValueError, match=msg):
+        mp.mp_eigvalsh(A_over)
+    with pytest.raises(ValueError, match=r"^A: expected a square matrix, got 2x3$"):
+        mp.mp_eigsy(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"^A: expected a square matrix, got 3x2$"):
+        mp.mp_lambda_min(np.ones((3, 2)))
+    # the operator sym itself: no check, any square matrix
+    got = mp.mp_sym(np.array([[1.0, 2.0, 0.0], [4.0, 3.0, -1.0], [0.5, 0.0, 7.0]]))
+    assert got.tolist() == [[1, 3, 0.25], [3, 3, -0.5], [0.25, -0.5, 7]]
+    with pytest.raises(ValueError, match=r"^A: expected a square matrix, got 2x3$"):
+        mp.mp_sym(np.ones((2, 3)))
+
+
+def test_kron_vec_unvec_trace_fro_exact_values():
+    A = np.array([[1.0, 2.0, -1.0], [3.0, 4.0, 0.5]])  # 2x3
+    B = np.array([[0.0, 5.0], [1.0, -2.0], [7.0, 0.25], [1.5, 3.0]])  # 4x2
+    K = mp.mp_kron(A, B)
+    assert (K.rows, K.cols) == (8, 6)
+    assert np.array_equal(mp.from_mp(K), np.kron(A, B))  # products of float64 entries: exact
+    assert np.array_equal(mp.from_mp(mp.mp_kron(B, A)), np.kron(B, A))
+    X = np.arange(12.0).reshape(3, 4)
+    v = mp.mp_vec(X)
+    assert (v.rows, v.cols) == (12, 1) and [v[i, 0] for i in range(12)] == X.T.reshape(-1).tolist()
+    U = mp.mp_unvec(v, 3, 4)
+    assert (U.rows, U.cols) == (3, 4) and mp.from_mp(U).tolist() == X.tolist()
+    assert mp.from_mp(mp.mp_unvec(X.T.reshape(-1), 3, 4)).tolist() == X.tolist()  # a 1-D vector works too
+    with pytest.raises(ValueError, match=r"^v: expected 12 entries for a 4x3 matrix, got 11$"):
+        mp.mp_unvec(np.ones(11), 4, 3)
+    T = np.array([[1.0, 9.0, 9.0], [9.0, 2.0**-80, 9.0], [9.0, 9.0, 2.0**60]])
+    tr = mp.mp_trace(T)
+    assert tr.man_exp == (2**140 + 2**80 + 1, -80)  # 1 + 2^-80 + 2^60: exact within 169 bits
+    with pytest.raises(ValueError, match=r"^A: expected a square matrix, got 2x3$"):
+        mp.mp_trace(A)
+    assert mp.mp_norm_fro(np.array([[3.0, 0.0], [0.0, -4.0]])) == 5
+    assert mp.mp_norm_fro(np.array([[1.0, 2.0, 2.0]])) == 3
+    with mp.workdps(None):
+        assert abs(mp.mp_norm_fro(np.ones((2, 2))) - 2) == 0
+        assert abs(mp.mp_norm_fro(np.array([[1.0, 1.0]])) - mpmath.sqrt(2)) <= EPS45
+
+
+_TRIDIAG = np.array([[2.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 2.0]])  # eigenvalues 2 - sqrt2, 2, 2 + sqrt2
+_LAM_TOL = 4 * mpmath.mpf(2) ** -166  # mp_lambda_min's contract at 50 digits (169 bits), times max|M_ij|
+
+
+def test_eigsy_exact_spectrum_and_eigenvectors():
+    w, Q = mp.mp_eigsy(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    with mp.workdps(None):
+        h = 1 / mpmath.sqrt(2)
+        assert abs(w[0] - 1) <= EPS45 and abs(w[1] - 3) <= EPS45
+        # eigenvector of 1 is +-(1, -1)/sqrt2, of 3 is +-(1, 1)/sqrt2: the columns follow the sorted w
+        assert abs(abs(Q[0, 0]) - h) <= EPS45 and abs(Q[0, 0] + Q[1, 0]) <= EPS45
+        assert abs(abs(Q[0, 1]) - h) <= EPS45 and abs(Q[0, 1] - Q[1, 1]) <= EPS45
+    w, Q = mp.mp_eigsy(_TRIDIAG[::-1, ::-1] * 0.5)  # eigenvalues 1 - sqrt2/2, 1, 1 + sqrt2/2
+    with mp.workdps(None):
+        r = mpmath.sqrt(2) / 2
+        assert max(abs(a - b) for a, b in zip(w, [1 - r, 1, 1 + r])) <= EPS45
+        # eigenvectors (1, sqrt2, 1)/2, (1, 0, -1)/sqrt2, (1, -sqrt2, 1)/2 up to sign
+        for j, vec in enumerate([[0.5, r, 0.5], [r, 0, -r], [0.5, -r, 0.5]]):
+            s = 1 if Q[0, j] > 0 else -1
+            assert max(abs(s * Q[i, j] - vec[i]) for i in range(3)) <= EPS45
+    assert mp.mp_eigvalsh(np.diag([3.0, -1.0, 2.0])) == [-1, 2, 3]
+
+
+def test_lambda_min_max_exact_values_every_route():
+    with mp.workdps(None):
+        lo, hi = 2 - mpmath.sqrt(2), 2 + mpmath.sqrt(2)
+        for method in ("auto", "eigsy"):
+            assert abs(mp.mp_lambda_min(_TRIDIAG, method=method) - lo) <= _LAM_TOL * 2
+            assert abs(mp.mp_lambda_max(_TRIDIAG, method=method) - hi) <= _LAM_TOL * 2
+            assert abs(mp.mp_lambda_min(-_TRIDIAG, method=method) + hi) <= _LAM_TOL * 2
+        assert mp.mp_lambda_min(np.zeros((3, 3))) == 0 and mp.mp_lambda_max(np.zeros((2, 2))) == 0
+        assert mp.mp_lambda_min(np.array([[-2.5]])) == -2.5 and mp.mp_lambda_max(np.array([[-2.5]])) == -2.5
+        assert mp.loewner_margin(np.array([[1.0]]), np.array([[3.0]])) == -2
+    # a 1x1 mp input is rounded once to the working precision, as every result here is
+    x = mpmath.mpf(1) + mpmath.mpf(2) ** -200
+    assert mp.mp_lambda_min(mpmath.matrix([[x]])) == 1
+    with pytest.raises(ValueError, match=r"^method: expected 'auto' or 'eigsy', got 'fast'$"):
+        mp.mp_lambda_min(_TRIDIAG, method="fast")
+    with pytest.raises(ValueError, match=r"^method: expected 'auto' or 'eigsy', got None$"):
+        mp.mp_lambda_max(_TRIDIAG, method=None)
+    with pytest.raises(ValueError, match=r"^A: expected a symmetric matrix"):
+        mp.mp_lambda_max(np.array([[1.0, 1.0], [0.0, 1.0]]))
+
+
+def test_norm_2_exact_values():
+    assert mp.mp_norm_2(np.diag([-5.0, 1.0])) == 5  # symmetric: |lambda_min| wins
+    assert mp.mp_norm_2(np.diag([0.5, -0.25])) == 0.5  # symmetric: lambda_max wins
+    assert mp.mp_norm_2(np.zeros((2, 3))) == 0
+    A = np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 0.0]])  # A^T A = [[2, 2], [2, 5]]: eigenvalues 1 and 6
+    with mp.workdps(None):
+        s6 = mpmath.sqrt(6)
+        assert abs(mp.mp_norm_2(A) - s6) <= EPS45 and abs(mp.mp_norm_2(A.T) - s6) <= EPS45
+        B = np.array([[1.0, 2.0], [3.0, 4.0]])  # ||B||_2^2 = 15 + sqrt(221)
+        assert abs(mp.mp_norm_2(B) - mpmath.sqrt(15 + mpmath.sqrt(221))) <= EPS45
+
+
+def _arb_lambda_min(A: np.ndarray, prec: int = 300):
+    """lambda_min of symmetric float A as an arb ball (python-flint: Arb's certified eigenvalue enclosure),
+    an oracle that shares no code with mpmath."""
+    flint = pytest.importorskip("flint")
+    old = flint.ctx.prec
+    flint.ctx.prec = prec
+    try:
+        M = flint.arb_mat([[float(v) for v in row] for row in A])
+        lam = flint.acb_mat(M).eig(multiple=True, nonstop=True)
+        lo = min((z.real for z in lam), key=lambda b: b.mid())
+        with mpmath.workdps(90):  # parse the 80 printed digits without rounding them to mpmath's default 15
+            return mpmath.mpf(lo.mid().str(80, radius=False)), mpmath.mpf(lo.rad().str(5, radius=False))
+    finally:
+        flint.ctx.prec = old
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 10])
+def test_lambda_min_against_arb(n):
+    rng = np.random.default_rng(100 + n)
+    X = rng.standard_normal((n, n))
+    for A in (X + X.T, X @ X.T, X @ X.T - 3 * np.eye(n)):
+        want, rad = _arb_lambda_min(A)
+        assert rad <= mpmath.mpf(10) ** -70  # the oracle resolves far below the contract
+        scale = mpmath.mpf(float(np.abs(A).max()))
+        for method in ("auto", "eigsy"):
+            with mp.workdps(None):
+                got = mp.mp_lambda_min(A, method=method)
+                assert abs(got - want) <= _LAM_TOL * scale + rad
+                top = mp.mp_lambda_max(-A, method=method)
+                assert abs(top + want) <= _LAM_TOL * scale + rad
