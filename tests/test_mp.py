@@ -755,3 +755,225 @@ def test_lambda_min_against_arb(n):
                 assert abs(got - want) <= _LAM_TOL * scale + rad
                 top = mp.mp_lambda_max(-A, method=method)
                 assert abs(top + want) <= _LAM_TOL * scale + rad
+
+
+def test_loewner_margins_exact_values():
+    A, B = np.diag([3.0, 1.0]), np.ones((2, 2))  # A - B = [[2, -1], [-1, 0]]: eigenvalues 1 +- sqrt2
+    with mp.workdps(None):
+        want = 1 - mpmath.sqrt(2)
+        assert abs(mp.loewner_margin(A, B) - want) <= _LAM_TOL * 2
+        assert abs(mp.loewner_margin(A, B, method="eigsy") - want) <= _LAM_TOL * 2
+        assert abs(mp.loewner_margin(B, A) - (-1 - mpmath.sqrt(2))) <= _LAM_TOL * 2
+        # a non-symmetric difference is judged by its symmetric part: sym([[3, 4], [0, 1]]) has 2 +- sqrt5
+        assert abs(mp.loewner_margin(np.array([[3.0, 4.0], [0.0, 1.0]]), np.zeros((2, 2))) - (2 - mpmath.sqrt(5))) \
+            <= _LAM_TOL * 3
+        # relative: / max(||A||_2, ||B||_2) = 3, the scale taken in float64 (exact here: diag(0.75, 0.25) * 4)
+        assert abs(mp.relative_loewner_margin(A, B) - want / 3) <= 2.0**-52 * abs(want)
+        assert abs(mp.relative_loewner_margin(B, A) - (-1 - mpmath.sqrt(2)) / 3) <= 2.0**-51
+    with mp.workdps(80):  # dps is honoured: 80 digits, not 50
+        got = mp.loewner_margin(A, B, dps=80)
+        assert abs(got - (1 - mpmath.sqrt(2))) <= mpmath.mpf(10) ** -78
+    with pytest.raises(ValueError, match=r"^A, B: expected square matrices of one size, got \(2, 2\) and \(3, 3\)$"):
+        mp.loewner_margin(A, np.eye(3))
+    with pytest.raises(ValueError, match=r"^A, B: expected square matrices of one size, got \(2, 3\) and \(2, 3\)$"):
+        mp.loewner_margin(np.ones((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"^A, B: expected square matrices of one size, got \(2, 2\) and \(2, 3\)$"):
+        mp.loewner_margin(A, np.ones((2, 3)))
+
+
+def test_relative_loewner_margin_at_the_ends_of_the_range():
+    big = 1.5e308
+    A = np.diag([big, big])
+    B = np.array([[big, 1e308], [1e308, big]])  # ||B||_2 = 2.5e308: beyond float64, fine after the 2^-e scaling
+    rel = mp.relative_loewner_margin(A, B)  # margin -1e308, so -1e308 / 2.5e308 = -0.4
+    assert abs(rel + mpmath.mpf(0.4)) <= 2.0**-50  # float64 scale: a few u
+    with mp.workdps(None):
+        ten = mpmath.mpf(10)
+        Am = mpmath.diag([3 * ten**400, ten**400])  # mp entries outside float64's range altogether
+        assert abs(mp.relative_loewner_margin(Am, mpmath.zeros(2, 2)) - mpmath.mpf(1) / 3) <= 2.0**-50
+        Bm = mpmath.diag([ten**-400, 0])
+        # below 2^-1022 the scale is 2^-1022 (_TINY), so the relative margin is the absolute one times 2^1022
+        got = mp.relative_loewner_margin(mpmath.zeros(2, 2), Bm)
+        assert abs(got + ten**-400 * mpmath.mpf(2) ** 1022) <= EPS45 * ten**-92
+        tiny = np.diag([2.0**-1060, 0.0])  # subnormal-range entries: scale 2^-1022
+        assert mp.relative_loewner_margin(np.zeros((2, 2)), tiny) == -(mpmath.mpf(2) ** -38)
+        assert mp.relative_loewner_margin(np.diag([2.0**-1000, 0.0]), np.diag([0.0, 2.0**-1001])) == -0.5
+
+
+def test_psd_power_thresholds_and_messages():
+    with mp.workdps(None):
+        # an eigenvalue in [-tiny, 0) (tiny = 16 n eps ||A||_2 ~ 8.6e-50 here) is a rounding zero: clipped for p > 0
+        got = mp.mp_psd_power(np.diag([4.0, -1e-50]), Fraction(1, 2))
+        assert got.tolist() == [[2, 0], [0, 0]]
+        assert mp.mp_psd_power(np.diag([4.0, 0.0]), 3).tolist() == [[64, 0], [0, 0]]
+        assert mp.mp_psd_power(np.diag([1.0, -3.0]), 0) == mpmath.eye(2)  # p = 0 is I, before any check
+        # p < 0 needs lambda_min > tiny: 1e-45 passes (and is inverted exactly), 1e-50 is singular here
+        got = mp.mp_psd_power(np.diag([1.0, 1e-45]), -1)
+        assert got[0, 0] == 1 and abs(got[1, 1] * mpmath.mpf(1e-45) - 1) <= EPS45
+    msg = r"^A: a negative power p = -1\.0 needs positive definite A, lambda_min = 1\.0e-50 \(<= 8\.55e-50, singular at 50 digits\)$"
+    with pytest.raises(ValueError, match=msg):
+        mp.mp_psd_power(np.diag([1.0, 1e-50]), -1)
+    with pytest.raises(ValueError, match=r"^A: expected positive semidefinite, lambda_min = -1\.0e-48$"):
+        mp.mp_psd_power(np.diag([1.0, -1e-48]), 2)
+    with pytest.raises(ValueError, match=r"^A: a negative power p = -0\.5 needs positive definite A, "):
+        mp.mp_psd_power(np.array([[1.0, 2.0], [2.0, 4.0]]), -0.5)
+    with pytest.raises(TypeError, match=r"^p: expected a real exponent, got bool$"):
+        mp.mp_psd_power(np.eye(2), True)
+    with pytest.raises(TypeError, match=r"^p: expected a real exponent \(int, float, Fraction, mpf\), got str$"):
+        mp.mp_psd_power(np.eye(2), "1/2")
+
+
+def test_psd_power_is_exactly_symmetric_and_honours_dps():
+    A = np.array([[2.0, 1.0], [1.0, 3.0]])
+    X = mp.mp_psd_power(A, Fraction(1, 3))
+    assert all(X[i, j] == X[j, i] for i in range(2) for j in range(2))
+    with mp.workdps(None):
+        assert _rel_max(X * X * X, mp.to_mp(A)) <= EPS45
+    X80 = mp.mp_psd_power(A, -1, dps=80)
+    with mp.workdps(80):  # [[2, 1], [1, 3]]^{-1} = [[3, -1], [-1, 2]] / 5, to 80 digits
+        assert _rel_max(X80, mpmath.matrix([[3, -1], [-1, 2]]) / 5) <= mpmath.mpf(10) ** -76
+
+
+def test_pinv_power_exact_values():
+    X = np.array([[1.0, 2.0], [2.0, 4.0]])  # 5 v v^T with v = (1, 2)/sqrt5: rank one
+    with mp.workdps(None):
+        Xm = mp.to_mp(X)
+        assert _rel_max(mp.mp_pinv_power(X, -1), Xm / 25) <= EPS45  # Moore-Penrose pseudo-inverse
+        assert _rel_max(mp.mp_pinv_power(X, 0), Xm / 5) <= EPS45  # projector onto range(X)
+        assert _rel_max(mp.mp_pinv_power(X, 0.5), Xm / mpmath.sqrt(5)) <= EPS45
+        D = np.diag([4.0, 2.0**-10, 0.0])  # thr = rcond * 4; an eigenvalue is kept iff it is > thr
+        assert mp.mp_pinv_power(D, -1, rcond=2.0**-12).tolist() == [[0.25, 0, 0], [0, 0, 0], [0, 0, 0]]  # = thr: cut
+        assert mp.mp_pinv_power(D, -1, rcond=2.0**-13).tolist() == [[0.25, 0, 0], [0, 1024, 0], [0, 0, 0]]
+        assert mp.mp_pinv_power(D, -1).tolist() == [[0.25, 0, 0], [0, 1024, 0], [0, 0, 0]]  # only exact zeros cut
+        # an eigenvalue in [-tiny, 0) is a rounding zero: dropped, not an error
+        assert mp.mp_pinv_power(np.diag([2.0, -1e-50]), -1).tolist() == [[0.5, 0], [0, 0]]
+    with pytest.raises(ValueError, match=r"^A: expected positive semidefinite, lambda_min = -1\.0$"):
+        mp.mp_pinv_power(np.diag([2.0, -1.0]), -1)
+    with pytest.raises(TypeError, match=r"^p: expected a real exponent"):
+        mp.mp_pinv_power(np.eye(2), None)
+
+
+def test_inv_root_exact_values_and_messages():
+    with mp.workdps(None):
+        assert _rel_max(mp.mp_inv_root(np.diag([4.0, 9.0]), 2), mpmath.diag([0.5, mpmath.mpf(1) / 3])) <= EPS45
+        assert _rel_max(mp.mp_inv_root(np.diag([8.0, 27.0]), np.int64(3)), mpmath.diag([0.5, mpmath.mpf(1) / 3])) \
+            <= EPS45
+        assert _rel_max(mp.mp_inv_root(np.diag([4.0, 9.0]), 0.5), mpmath.diag([0.0625, mpmath.mpf(1) / 81])) \
+            <= EPS45  # float p: A^(-1/p) = A^-2
+        assert _rel_max(mp.mp_inv_root(np.diag([4.0, 9.0]), Fraction(1, 2)), mpmath.diag([0.0625, mpmath.mpf(1) / 81])) \
+            <= EPS45
+    with mp.workdps(80):  # the exponent -1/3 is rounded at 80 digits, so the root is good to ~1e-79
+        X = mp.mp_inv_root(np.diag([8.0, 27.0]), 3, dps=80)
+        assert _rel_max(X, mpmath.diag([0.5, mpmath.mpf(1) / 3])) <= mpmath.mpf(10) ** -76
+    with pytest.raises(ValueError, match=r"^p: expected a nonzero root order$"):
+        mp.mp_inv_root(np.eye(2), 0)
+    with pytest.raises(ValueError, match=r"^A: a negative power p = -0\.5 needs positive definite A"):
+        mp.mp_inv_root(np.diag([1.0, 0.0]), 2)
+
+
+def _bhatia_mean_2x2(A, B):
+    """A # B of 2x2 SPD A, B in closed form: (sqrt(det B) A + sqrt(det A) B) (det A det B)^(1/4) / sqrt(det C),
+    C the bracket (Bhatia, *Positive Definite Matrices*, Prop. 4.1.12). Independent of both formulas."""
+    A, B = mp.to_mp(A), mp.to_mp(B)
+    dA, dB = mpmath.det(A), mpmath.det(B)
+    C = A * mpmath.sqrt(dB) + B * mpmath.sqrt(dA)
+    return C * (mpmath.root(dA * dB, 4) / mpmath.sqrt(mpmath.det(C)))
+
+
+@pytest.mark.parametrize("formula", [1, 2])
+def test_geometric_mean_exact_values(formula):
+    A, B = np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([[1.0, 0.5], [0.5, 2.0]])
+    with mp.workdps(None):
+        assert _rel_max(mp.mp_geometric_mean(A, B, formula=formula), _bhatia_mean_2x2(A, B)) <= EPS45
+        assert _rel_max(mp.mp_geometric_mean(np.diag([4.0, 1.0]), np.diag([1.0, 4.0]), formula=formula),
+                        2 * mpmath.eye(2)) <= EPS45
+        s3 = mpmath.sqrt(3)  # I # B = B^{1/2}; [[2, 1], [1, 2]] has eigenvalues 1, 3
+        want = mpmath.matrix([[(1 + s3) / 2, (s3 - 1) / 2], [(s3 - 1) / 2, (1 + s3) / 2]])
+        assert _rel_max(mp.mp_geometric_mean(np.eye(2), np.array([[2.0, 1.0], [1.0, 2.0]]), formula=formula),
+                        want) <= EPS45
+    with mp.workdps(80):
+        got = mp.mp_geometric_mean(A, B, formula=formula, dps=80)
+        assert _rel_max(got, _bhatia_mean_2x2(A, B)) <= mpmath.mpf(10) ** -75
+    with pytest.raises(ValueError, match=r"^A: a negative power p = -"):
+        mp.mp_geometric_mean(np.diag([1.0, 0.0]), np.eye(2), formula=formula)  # A must be positive definite
+
+
+def test_geometric_mean_formula_message():
+    with pytest.raises(ValueError, match=r"^formula: expected 1 or 2, got 3$"):
+        mp.mp_geometric_mean(np.eye(2), np.eye(2), formula=3)
+    with pytest.raises(ValueError, match=r"^formula: expected 1 or 2, got '1'$"):
+        mp.mp_geometric_mean(np.eye(2), np.eye(2), formula="1")
+
+
+def test_sqrtm_general_exact_values_and_messages():
+    with mp.workdps(None):
+        X = mp.mp_sqrtm_general(np.array([[4.0, 1.0], [0.0, 9.0]]))  # [[2, b], [0, 3]], 2b + 3b = 1
+        assert _rel_max(X, mpmath.matrix([[2, mpmath.mpf(1) / 5], [0, 3]])) <= EPS45
+        X = mp.mp_sqrtm_general(np.array([[0.0, -1.0], [1.0, 0.0]]))  # eigenvalues +-i: a rotation by pi/4
+        h = 1 / mpmath.sqrt(2)
+        assert _rel_max(X, mpmath.matrix([[h, -h], [h, h]])) <= EPS45
+        assert _rel_max(mp.mp_sqrtm_general(np.array([[7.0]])), mpmath.matrix([[mpmath.sqrt(7)]])) <= EPS45
+    with mp.workdps(80):
+        X = mp.mp_sqrtm_general(np.array([[4.0, 1.0], [0.0, 9.0]]), dps=80)
+        assert _rel_max(X, mpmath.matrix([[2, mpmath.mpf(1) / 5], [0, 3]])) <= mpmath.mpf(10) ** -76
+    with pytest.raises(ValueError, match=r"^M: expected a square matrix, got 2x3$"):
+        mp.mp_sqrtm_general(np.ones((2, 3)))
+    msg = (r"^mp_sqrtm_general: residual \|\|X\^2 - M\|\|_F = \S+ > \S+ \(no principal real square root: "
+           r"eigenvalues on or near the negative real axis\?\)$")
+    with pytest.raises(RuntimeError, match=msg):
+        mp.mp_sqrtm_general(np.diag([-2.0, 1.0]))  # a real iteration cannot reach sqrt(-2)
+    with pytest.raises(RuntimeError, match=r"^mp_sqrtm_general: singular iterate \(M singular or with eigenvalues <= 0\)$"):
+        mp.mp_sqrtm_general(np.diag([0.0, 1.0]))
+
+
+def test_lu_call_turns_mpmath_13s_unset_pivot_into_zero_division():
+    def unset_pivot(_):  # what mpmath 1.3's LU_decomp raises on a zero column (swap_row compares None to int)
+        raise TypeError("'<' not supported between instances of 'NoneType' and 'int'")
+
+    with pytest.raises(ZeroDivisionError, match=r"^matrix is numerically singular \(no pivot in a zero column\)$"):
+        mp._lu_call(unset_pivot, mpmath.eye(2))
+    with mp.workdps(None):
+        assert mp._lu_call(mpmath.det, mpmath.matrix([[2, 1], [1, 3]])) == 5
+
+
+def test_rel_error_norms_and_messages():
+    x, X = np.array([[2.0, 1.0], [1.0, 2.0]]), np.ones((2, 2))  # x - X = I; ||X||: fro 2, 2-norm 2, max 1
+    assert mp.rel_error(x, X) == math.sqrt(2) / 2
+    assert mp.rel_error(x, X, norm="2") == 0.5
+    assert mp.rel_error(x, X, norm="max") == 1.0
+    assert mp.rel_error(np.array([[3.0, 4.0]]), np.zeros((1, 2))) == 5.0  # X = 0: the absolute error
+    assert mp.rel_error(np.array([[3.0, 4.0]]), np.zeros((1, 2)), norm="max") == 4.0
+    assert mp.rel_error(np.array([1.0, 3.0]), mpmath.matrix([[1.0], [2.0]]), norm="max") == 0.5  # 1-D: a column
+    with pytest.raises(ValueError, match=r"^x, X_mp: shapes differ, \(2, 2\) vs \(1, 2\)$"):
+        mp.rel_error(x, np.zeros((1, 2)))
+    with pytest.raises(ValueError, match=r"^norm: expected 'fro', '2' or 'max', got 'inf'$"):
+        mp.rel_error(x, X, norm="inf")
+
+
+def test_tolerance_compare_and_mp_tolerance_values_and_messages():
+    assert mp.tolerance("float16", n=1) == 4 * 2.0**-11
+    assert mp.tolerance(np.dtype("float64"), n=3, cond=2.0) == 4 * 3 * 2.0**-53 * 2
+    assert mp.tolerance("float32", n=2, c=1) == 2 * 2.0**-24
+    xp = pytest.importorskip("array_api_strict")
+    assert mp.tolerance(xp.float32, n=2) == 4 * 2 * 2.0**-24  # another backend's dtype object
+    with pytest.raises(ValueError, match=r"^n: expected a positive dimension, got 0$"):
+        mp.tolerance("float64", n=0)
+    with pytest.raises(ValueError, match=r"^cond: expected a condition number >= 1, got 0\.5$"):
+        mp.tolerance("float64", n=1, cond=0.5)
+    with pytest.raises(ValueError, match=r"^cond: expected a condition number >= 1, got nan$"):
+        mp.tolerance("float64", n=1, cond=math.nan)
+    assert mp.tolerance("float64", n=1, cond=1.0) == 4 * 2.0**-53  # cond = 1 is allowed
+    x, X = np.array([[2.0, 1.0], [1.0, 2.0]]), np.ones((2, 2))
+    c = mp.compare(x, X, dtype="float16", n=64, cond=4.0, c=1.0, why="w", norm="max")  # error 1 vs 64*4*2^-11
+    assert (c.error, c.tol, c.ok, c.why) == (1.0, 0.125, False, "w")
+    assert str(c) == "rel_error=1.000e+00 > tol=1.250e-01 [w]"
+    c = mp.compare(x, X, dtype="float16", n=2048, cond=4.0, c=0.5, norm="2")  # error 0.5 vs 0.5*2048*4*2^-11
+    assert (c.error, c.tol, c.ok, c.why) == (0.5, 2.0, True, "")
+    assert str(c) == "rel_error=5.000e-01 <= tol=2.000e+00 []"
+    assert mp.compare(x, X, dtype="float16", n=1024, c=1.0).error == math.sqrt(2) / 2  # fro by default
+    assert not mp.compare(x, X, dtype="float16", n=1024, c=1.0)  # tol 0.5 < 0.707: default cond is 1
+    assert mp.compare(x, X, dtype="float16", n=1449).tol == 4 * 1449 * 2.0**-11  # DEFAULT_C = 4
+    assert mp.compare(x, X, dtype="float16", n=1, cond=1449.0, c=1.0).tol == 1449 * 2.0**-11
+    assert mp.mp_tolerance(51) == 1e-25 and mp.mp_tolerance(40, n=4) == 4e-20
+    with pytest.raises(ValueError, match=r"^n: expected a positive dimension, got 0$"):
+        mp.mp_tolerance(50, n=0)
