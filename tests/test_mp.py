@@ -996,3 +996,35 @@ def test_tolerance_compare_and_mp_tolerance_values_and_messages():
     assert mp.mp_tolerance(51) == 1e-25 and mp.mp_tolerance(40, n=4) == 4e-20
     with pytest.raises(ValueError, match=r"^n: expected a positive dimension, got 0$"):
         mp.mp_tolerance(50, n=0)
+
+
+def test_eigen_routes_name_their_argument_and_honour_dps():
+    for fn in (mp.mp_eigsy, mp.mp_eigvalsh, mp.mp_lambda_min, mp.mp_lambda_max, mp.mp_norm_2):
+        with pytest.raises(ValueError, match=r"^A: expected finite entries \(NaN or inf found\)$"):
+            fn(np.array([[1.0, np.nan], [np.nan, 1.0]]))
+    with mp.workdps(80):
+        r = mpmath.sqrt(2)
+        w = mp.mp_eigvalsh(_TRIDIAG, dps=80)
+        assert max(abs(a - b) for a, b in zip(w, [2 - r, 2, 2 + r])) <= mpmath.mpf(10) ** -78
+        w, Q = mp.mp_eigsy(_TRIDIAG, dps=80)
+        assert max(abs(a - b) for a, b in zip(w, [2 - r, 2, 2 + r])) <= mpmath.mpf(10) ** -78
+        assert abs(mp.mp_lambda_min(_TRIDIAG, dps=80) - (2 - r)) <= mpmath.mpf(10) ** -78
+        assert abs(mp.mp_lambda_max(_TRIDIAG, dps=80) - (2 + r)) <= mpmath.mpf(10) ** -78
+        assert abs(mp.mp_norm_2(_TRIDIAG, dps=80) - (2 + r)) <= mpmath.mpf(10) ** -78
+        assert abs(mp.mp_norm_2(np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 0.0]]), dps=80) - mpmath.sqrt(6)) \
+            <= mpmath.mpf(10) ** -78
+
+
+def test_cholesky_certificate_is_strict():
+    """The certificate's Sylvester argument needs a factor only for a positive DEFINITE shift: a shift that
+    leaves T - sigma I exactly singular (a zero pivot) must fail, or lambda_min > sigma would be 'proved' with
+    lambda_min = sigma."""
+    with mp.workdps(None):
+        T = [[mpmath.mpf(2), mpmath.mpf(1)], [mpmath.mpf(1), mpmath.mpf(2)]]  # eigenvalues 1 and 3
+        assert mp._cholesky_shifted(T, mpmath.mpf(1)) is None  # T - I = [[1, 1], [1, 1]]: singular
+        assert mp._cholesky_shifted(T, mpmath.mpf(3)) is None  # indefinite
+        L = mp._cholesky_shifted(T, mpmath.mpf(0.5))  # [[1.5, 1], [1, 1.5]] = L L^T
+        assert abs(L[0][0] ** 2 - 1.5) <= EPS45 and abs(L[1][0] * L[0][0] - 1) <= EPS45
+        assert abs(L[1][0] ** 2 + L[1][1] ** 2 - 1.5) <= EPS45 and len(L[0]) == 1 and len(L[1]) == 2
+        y = mp._cholesky_solve(L, [mpmath.mpf(1), mpmath.mpf(0)])  # [[1.5, 1], [1, 1.5]]^{-1} e_1 = (1.2, -0.8)
+        assert abs(y[0] - mpmath.mpf(6) / 5) <= EPS45 and abs(y[1] + mpmath.mpf(4) / 5) <= EPS45
