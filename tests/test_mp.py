@@ -1028,3 +1028,44 @@ def test_cholesky_certificate_is_strict():
         assert abs(L[1][0] ** 2 + L[1][1] ** 2 - 1.5) <= EPS45 and len(L[0]) == 1 and len(L[1]) == 2
         y = mp._cholesky_solve(L, [mpmath.mpf(1), mpmath.mpf(0)])  # [[1.5, 1], [1, 1.5]]^{-1} e_1 = (1.2, -0.8)
         assert abs(y[0] - mpmath.mpf(6) / 5) <= EPS45 and abs(y[1] + mpmath.mpf(4) / 5) <= EPS45
+
+
+def _rotated(d, seed: int = 7) -> mpmath.matrix:
+    """Q diag(d) Q^T at 90 digits, Q a fixed random orthogonal matrix: a symmetric matrix with spectrum d."""
+    rng = np.random.default_rng(seed)
+    n = len(d)
+    with mpmath.workdps(90):
+        Q = mpmath.matrix(np.linalg.qr(rng.standard_normal((n, n)))[0].tolist())
+        return Q * mpmath.diag([mpmath.mpf(x) for x in d]) * Q.T
+
+
+@pytest.mark.parametrize(
+    "d, path",
+    [
+        # isolated lambda_min: the float64 seed is off by ~u/gap, one inverse step with sigma ~1e-15 below lambda_1
+        # shrinks that by ~1e-15, and Kato-Temple (r^2 <= tol * gap) stops there
+        ([1, 2, 3, 4, 5], "seeded(k=1, steps=1)"),
+        ([-3, -1, 0.5, 2], "seeded(k=1, steps=1)"),
+        # a second eigenvalue 1e-10 above (inside 2^20 delta ~ 1e-8): a block of 2, one step
+        ([1, "1.0000000001", 2, 3, 4], "seeded(k=2, steps=1)"),
+        # 1e-6 above: outside the cluster window, so k = 1; the rate ~1e-6/1 per step needs a second step
+        ([1, "1.000001", 2, 3], "seeded(k=1, steps=2)"),
+        ([1, 1, 1, 2, 3, 4], "seeded(k=3, steps=1)"),  # a triple eigenvalue: block of 3
+        ([1] * 8 + [2, 3], "seeded(k=8, steps=1)"),  # a cluster of exactly _MAX_BLOCK = 8 is still a block
+        ([1] * 9 + [2], "eigsy-fallback"),  # a cluster of 9 > _MAX_BLOCK: one vector cannot converge; fallback
+        ([2, 2, 2], "seeded(k=3, steps=1)"),  # the whole spectrum one cluster (k = n): no lambda_{k+1}
+    ],
+)
+def test_lambda_min_route_follows_the_documented_algorithm(d, path):
+    """Which route mp_lambda_min takes (module docstring): the block size k is the float eigenvalues' cluster
+    at lambda_min, convergence takes the steps Kato-Temple predicts, and a cluster wider than 8 goes to eigsy.
+    The value is checked as well, against a 90-digit eigsy."""
+    M = _rotated(d)
+    with mpmath.workdps(90):
+        want = min(mpmath.eigsy(M, eigvals_only=True))
+    for method, route in (("auto", path), ("eigsy", "eigsy")):
+        info: dict = {}
+        with mp.workdps(None):
+            got = mp._lambda_min_rows(mp._sym_rows(mp._rows(M)), method=method, info=info)
+            assert abs(got - want) <= _LAM_TOL * _max_abs(M)
+        assert info == {"path": route}
