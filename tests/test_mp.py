@@ -794,6 +794,8 @@ def test_loewner_margins_exact_values():
         mp.loewner_margin(np.ones((2, 3)), np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"^A, B: expected square matrices of one size, got \(2, 2\) and \(2, 3\)$"):
         mp.loewner_margin(A, np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"^A, B: expected square matrices of one size, got \(2, 3\) and \(2, 2\)$"):
+        mp.loewner_margin(np.ones((2, 3)), A)
 
 
 def test_relative_loewner_margin_at_the_ends_of_the_range():
@@ -825,9 +827,14 @@ def test_psd_power_thresholds_and_messages():
         # p < 0 needs lambda_min > tiny: 1e-45 passes (and is inverted exactly), 1e-50 is singular here
         got = mp.mp_psd_power(np.diag([1.0, 1e-45]), -1)
         assert got[0, 0] == 1 and abs(got[1, 1] * mpmath.mpf(1e-45) - 1) <= EPS45
-    msg = r"^A: a negative power p = -1\.0 needs positive definite A, lambda_min = 1\.0e-50 \(<= 8\.55e-50, singular at 50 digits\)$"
+    # tiny = 16 n eps ||A||_2 = 16 * 2 * 2^-168 * 4 = 3.42e-49 at 50 digits (169 bits)
+    msg = r"^A: a negative power p = -1\.0 needs positive definite A, lambda_min = 1\.0e-50 \(<= 3\.42e-49, singular at 50 digits\)$"
     with pytest.raises(ValueError, match=msg):
-        mp.mp_psd_power(np.diag([1.0, 1e-50]), -1)
+        mp.mp_psd_power(np.diag([4.0, 1e-50]), -1)
+    with mp.workdps(None):  # 1x1: the spectrum is its entry
+        assert mp.mp_psd_power(np.array([[4.0]]), Fraction(-1, 2))[0, 0] == 0.5
+        assert mp.mp_pinv_power(np.array([[4.0]]), -1)[0, 0] == 0.25
+        assert mp.mp_pinv_power(np.array([[4.0]]), -1, rcond=0.5)[0, 0] == 0.25  # 4 > 0.5 * 4: kept
     with pytest.raises(ValueError, match=r"^A: expected positive semidefinite, lambda_min = -1\.0e-48$"):
         mp.mp_psd_power(np.diag([1.0, -1e-48]), 2)
     with pytest.raises(ValueError, match=r"^A: a negative power p = -0\.5 needs positive definite A, "):
