@@ -796,6 +796,10 @@ def test_loewner_margins_exact_values():
         mp.loewner_margin(A, np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"^A, B: expected square matrices of one size, got \(2, 3\) and \(2, 2\)$"):
         mp.loewner_margin(np.ones((2, 3)), A)
+    with pytest.raises(ValueError, match=r"^A: expected finite entries \(NaN or inf found\)$"):
+        mp.relative_loewner_margin(np.full((2, 2), np.inf), A)
+    with pytest.raises(ValueError, match=r"^B: expected finite entries \(NaN or inf found\)$"):
+        mp.relative_loewner_margin(A, np.full((2, 2), np.nan))
 
 
 def test_relative_loewner_margin_at_the_ends_of_the_range():
