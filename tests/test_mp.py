@@ -621,6 +621,9 @@ def test_exact_sum_keeps_every_bit():
     assert S_[0, 0].man_exp == (2**200 + 1, -200)
     assert S_[0, 1] == 1 and S_[1, 0] == 0  # -2^600 + 2^600 + 1 and 0.5 - 0.5, exactly
     assert S_[1, 1].man_exp == (3 * 2**1074 + 1, -1074)  # 3 + 2^-1074
+    tall = mp.mp_exact_sum(np.ones((3, 2)), np.arange(6.0).reshape(3, 2))  # not square: rows and columns apart
+    assert (tall.rows, tall.cols) == (3, 2) and tall.tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert mp.mp_eye(3).tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
     one = mp.mp_exact_sum(mpmath.matrix([[mpmath.mpf(0.25)]]))
     assert one[0, 0] == 0.25
     with pytest.raises(ValueError, match=r"^mp_exact_sum: expected at least one term$"):
