@@ -788,8 +788,8 @@ def test_loewner_margins_exact_values():
         # relative: / max(||A||_2, ||B||_2) = 3, the scale taken in float64 (exact here: diag(0.75, 0.25) * 4)
         assert abs(mp.relative_loewner_margin(A, B) - want / 3) <= 2.0**-52 * abs(want)
         assert abs(mp.relative_loewner_margin(B, A) - (-1 - mpmath.sqrt(2)) / 3) <= 2.0**-51
-    with mp.workdps(80):  # dps is honoured: 80 digits, not 50
-        got = mp.loewner_margin(A, B, dps=80)
+    got = mp.loewner_margin(A, B, dps=80)  # called at mpmath's default precision: dps alone sets 80 digits
+    with mp.workdps(80):
         assert abs(got - (1 - mpmath.sqrt(2))) <= mpmath.mpf(10) ** -78
     with pytest.raises(ValueError, match=r"^A, B: expected square matrices of one size, got \(2, 2\) and \(3, 3\)$"):
         mp.loewner_margin(A, np.eye(3))
@@ -891,8 +891,8 @@ def test_inv_root_exact_values_and_messages():
             <= EPS45  # float p: A^(-1/p) = A^-2
         assert _rel_max(mp.mp_inv_root(np.diag([4.0, 9.0]), Fraction(1, 2)), mpmath.diag([0.0625, mpmath.mpf(1) / 81])) \
             <= EPS45
-    with mp.workdps(80):  # the exponent -1/3 is rounded at 80 digits, so the root is good to ~1e-79
-        X = mp.mp_inv_root(np.diag([8.0, 27.0]), 3, dps=80)
+    X = mp.mp_inv_root(np.diag([8.0, 27.0]), 3, dps=80)  # -1/3 rounded at 80 digits: the root good to ~1e-79
+    with mp.workdps(80):
         assert _rel_max(X, mpmath.diag([0.5, mpmath.mpf(1) / 3])) <= mpmath.mpf(10) ** -76
     with pytest.raises(ValueError, match=r"^p: expected a nonzero root order$"):
         mp.mp_inv_root(np.eye(2), 0)
@@ -920,8 +920,8 @@ def test_geometric_mean_exact_values(formula):
         want = mpmath.matrix([[(1 + s3) / 2, (s3 - 1) / 2], [(s3 - 1) / 2, (1 + s3) / 2]])
         assert _rel_max(mp.mp_geometric_mean(np.eye(2), np.array([[2.0, 1.0], [1.0, 2.0]]), formula=formula),
                         want) <= EPS45
+    got = mp.mp_geometric_mean(A, B, formula=formula, dps=80)
     with mp.workdps(80):
-        got = mp.mp_geometric_mean(A, B, formula=formula, dps=80)
         assert _rel_max(got, _bhatia_mean_2x2(A, B)) <= mpmath.mpf(10) ** -75
     with pytest.raises(ValueError, match=r"^A: a negative power p = -"):
         mp.mp_geometric_mean(np.diag([1.0, 0.0]), np.eye(2), formula=formula)  # A must be positive definite
@@ -942,8 +942,8 @@ def test_sqrtm_general_exact_values_and_messages():
         h = 1 / mpmath.sqrt(2)
         assert _rel_max(X, mpmath.matrix([[h, -h], [h, h]])) <= EPS45
         assert _rel_max(mp.mp_sqrtm_general(np.array([[7.0]])), mpmath.matrix([[mpmath.sqrt(7)]])) <= EPS45
+    X = mp.mp_sqrtm_general(np.array([[4.0, 1.0], [0.0, 9.0]]), dps=80)
     with mp.workdps(80):
-        X = mp.mp_sqrtm_general(np.array([[4.0, 1.0], [0.0, 9.0]]), dps=80)
         assert _rel_max(X, mpmath.matrix([[2, mpmath.mpf(1) / 5], [0, 3]])) <= mpmath.mpf(10) ** -76
     with pytest.raises(ValueError, match=r"^M: expected a square matrix, got 2x3$"):
         mp.mp_sqrtm_general(np.ones((2, 3)))
@@ -1016,17 +1016,17 @@ def test_eigen_routes_name_their_argument_and_honour_dps():
     for fn in (mp.mp_eigsy, mp.mp_eigvalsh, mp.mp_lambda_min, mp.mp_lambda_max, mp.mp_norm_2):
         with pytest.raises(ValueError, match=r"^A: expected finite entries \(NaN or inf found\)$"):
             fn(np.array([[1.0, np.nan], [np.nan, 1.0]]))
+    # each call at mpmath's default precision, so dps=80 alone must set the 80 digits
+    w1 = mp.mp_eigvalsh(_TRIDIAG, dps=80)
+    w2, _ = mp.mp_eigsy(_TRIDIAG, dps=80)
+    lo, hi = mp.mp_lambda_min(_TRIDIAG, dps=80), mp.mp_lambda_max(_TRIDIAG, dps=80)
+    n_sym, n_gen = mp.mp_norm_2(_TRIDIAG, dps=80), mp.mp_norm_2(np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 0.0]]), dps=80)
     with mp.workdps(80):
-        r = mpmath.sqrt(2)
-        w = mp.mp_eigvalsh(_TRIDIAG, dps=80)
-        assert max(abs(a - b) for a, b in zip(w, [2 - r, 2, 2 + r])) <= mpmath.mpf(10) ** -78
-        w, Q = mp.mp_eigsy(_TRIDIAG, dps=80)
-        assert max(abs(a - b) for a, b in zip(w, [2 - r, 2, 2 + r])) <= mpmath.mpf(10) ** -78
-        assert abs(mp.mp_lambda_min(_TRIDIAG, dps=80) - (2 - r)) <= mpmath.mpf(10) ** -78
-        assert abs(mp.mp_lambda_max(_TRIDIAG, dps=80) - (2 + r)) <= mpmath.mpf(10) ** -78
-        assert abs(mp.mp_norm_2(_TRIDIAG, dps=80) - (2 + r)) <= mpmath.mpf(10) ** -78
-        assert abs(mp.mp_norm_2(np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 0.0]]), dps=80) - mpmath.sqrt(6)) \
-            <= mpmath.mpf(10) ** -78
+        r, tol = mpmath.sqrt(2), mpmath.mpf(10) ** -78
+        for w in (w1, w2):
+            assert max(abs(a - b) for a, b in zip(w, [2 - r, 2, 2 + r])) <= tol
+        assert abs(lo - (2 - r)) <= tol and abs(hi - (2 + r)) <= tol and abs(n_sym - (2 + r)) <= tol
+        assert abs(n_gen - mpmath.sqrt(6)) <= tol
 
 
 def test_cholesky_certificate_is_strict():
