@@ -789,8 +789,10 @@ def test_loewner_margins_exact_values():
         assert abs(mp.relative_loewner_margin(A, B) - want / 3) <= 2.0**-52 * abs(want)
         assert abs(mp.relative_loewner_margin(B, A) - (-1 - mpmath.sqrt(2)) / 3) <= 2.0**-51
     got = mp.loewner_margin(A, B, dps=80)  # called at mpmath's default precision: dps alone sets 80 digits
+    rel = mp.relative_loewner_margin(A, B, dps=80)  # the scale 3 is exact in float64, so the quotient has 80 digits
     with mp.workdps(80):
         assert abs(got - (1 - mpmath.sqrt(2))) <= mpmath.mpf(10) ** -78
+        assert abs(rel - (1 - mpmath.sqrt(2)) / 3) <= mpmath.mpf(10) ** -78
     with pytest.raises(ValueError, match=r"^A, B: expected square matrices of one size, got \(2, 2\) and \(3, 3\)$"):
         mp.loewner_margin(A, np.eye(3))
     with pytest.raises(ValueError, match=r"^A, B: expected square matrices of one size, got \(2, 3\) and \(2, 3\)$"):
