@@ -955,8 +955,6 @@ def test_sqrtm_general_exact_values_and_messages():
            r"square root: eigenvalues on or near the negative real axis\?\)$")
     with pytest.raises(RuntimeError, match=msg):
         mp.mp_sqrtm_general(np.array([[-1 / 3]]))
-    with pytest.raises(RuntimeError, match=r"^mp_sqrtm_general: residual .* > .* \(no principal real square root"):
-        mp.mp_sqrtm_general(np.diag([-2.0, 1.0]))
     with pytest.raises(RuntimeError, match=r"^mp_sqrtm_general: singular iterate \(M singular or with eigenvalues <= 0\)$"):
         mp.mp_sqrtm_general(np.diag([0.0, 1.0]))
 
