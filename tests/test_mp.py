@@ -1083,3 +1083,31 @@ def test_lambda_min_route_follows_the_documented_algorithm(d, path):
             got = mp._lambda_min_rows(mp._sym_rows(mp._rows(M)), method=method, info=info)
             assert abs(got - want) <= _LAM_TOL * _max_abs(M)
         assert info == {"path": route}
+
+
+def test_matrix_operations_name_their_argument_and_honour_dps():
+    bad = np.array([[1.0, np.nan], [0.0, 1.0]])
+    for call, name in (
+        (lambda: mp.mp_sym(bad), "A"),
+        (lambda: mp.mp_kron(bad, np.eye(2)), "A"),
+        (lambda: mp.mp_kron(np.eye(2), bad), "B"),
+        (lambda: mp.mp_vec(bad), "X"),
+        (lambda: mp.mp_unvec(bad, 2, 2), "v"),
+        (lambda: mp.mp_trace(bad), "A"),
+        (lambda: mp.mp_norm_fro(bad), "A"),
+    ):
+        with pytest.raises(ValueError, match=rf"^{name}: expected finite entries \(NaN or inf found\)$"):
+            call()
+    # mp inputs with 201-bit entries: exact at 80 digits (~269 bits), rounded at 50 (~169 bits), so each result
+    # shows which precision it ran at; every call is made at mpmath's default precision
+    x = mpmath.mpf(1) + mpmath.mpf(2) ** -200
+    M = mpmath.matrix([[0, x], [1, 0]])
+    S_ = mp.mp_sym(M, dps=80)
+    K = mp.mp_kron(mpmath.matrix([[x]]), mpmath.matrix([[x]]), dps=80)
+    tr = mp.mp_trace(mpmath.matrix([[x, 0], [0, 1]]), dps=80)
+    fro = mp.mp_norm_fro(np.ones((1, 2)), dps=80)
+    with mp.workdps(80):
+        assert S_[0, 1] == 1 + mpmath.mpf(2) ** -201 and S_[1, 0] == S_[0, 1]  # (x + 1) / 2, exactly
+        assert abs(K[0, 0] - (1 + mpmath.mpf(2) ** -199)) <= mpmath.mpf(2) ** -260  # x^2 = 1 + 2^-199 + 2^-400
+        assert tr == 2 + mpmath.mpf(2) ** -200
+        assert abs(fro - mpmath.sqrt(2)) <= mpmath.mpf(10) ** -78
