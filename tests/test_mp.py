@@ -1100,11 +1100,13 @@ def test_matrix_operations_name_their_argument_and_honour_dps():
             call()
     # mp inputs with 201-bit entries: exact at 80 digits (~269 bits), rounded at 50 (~169 bits), so each result
     # shows which precision it ran at; every call is made at mpmath's default precision
-    x = mpmath.mpf(1) + mpmath.mpf(2) ** -200
-    M = mpmath.matrix([[0, x], [1, 0]])
+    x = mp.to_mpf(Fraction(2**200 + 1, 2**200))  # exact (a dyadic Fraction), whatever the precision
+    with mpmath.workdps(90):
+        M, X1, T = mpmath.matrix([[0, x], [1, 0]]), mpmath.matrix([[x]]), mpmath.matrix([[x, 0], [0, 1]])
+    assert M[0, 1] == x and T[0, 0] == x
     S_ = mp.mp_sym(M, dps=80)
-    K = mp.mp_kron(mpmath.matrix([[x]]), mpmath.matrix([[x]]), dps=80)
-    tr = mp.mp_trace(mpmath.matrix([[x, 0], [0, 1]]), dps=80)
+    K = mp.mp_kron(X1, X1, dps=80)
+    tr = mp.mp_trace(T, dps=80)
     fro = mp.mp_norm_fro(np.ones((1, 2)), dps=80)
     with mp.workdps(80):
         assert S_[0, 1] == 1 + mpmath.mpf(2) ** -201 and S_[1, 0] == S_[0, 1]  # (x + 1) / 2, exactly
