@@ -848,6 +848,14 @@ def test_psd_power_thresholds_and_messages():
         mp.mp_psd_power(np.diag([1.0, -1e-48]), 2)
     with pytest.raises(ValueError, match=r"^A: a negative power p = -0\.5 needs positive definite A, "):
         mp.mp_psd_power(np.array([[1.0, 2.0], [2.0, 4.0]]), -0.5)
+    # the messages print lambda_min and p to 5 significant digits
+    with pytest.raises(ValueError, match=r"^A: expected positive semidefinite, lambda_min = -0\.12346$"):
+        mp.mp_psd_power(np.diag([1.0, -0.123456789]), 2)
+    with pytest.raises(ValueError, match=r"^A: expected positive semidefinite, lambda_min = -0\.12346$"):
+        mp.mp_pinv_power(np.diag([1.0, -0.123456789]), 2)
+    msg = r"^A: a negative power p = -0\.12346 needs positive definite A, lambda_min = 1\.2346e-50 \(<= 3\.42e-49, "
+    with pytest.raises(ValueError, match=msg):
+        mp.mp_psd_power(np.diag([4.0, 1.23456789e-50]), -0.123456789)
     with pytest.raises(TypeError, match=r"^p: expected a real exponent, got bool$"):
         mp.mp_psd_power(np.eye(2), True)
     with pytest.raises(TypeError, match=r"^p: expected a real exponent \(int, float, Fraction, mpf\), got str$"):
@@ -876,8 +884,14 @@ def test_pinv_power_exact_values():
         assert mp.mp_pinv_power(D, -1, rcond=2.0**-12).tolist() == [[0.25, 0, 0], [0, 0, 0], [0, 0, 0]]  # = thr: cut
         assert mp.mp_pinv_power(D, -1, rcond=2.0**-13).tolist() == [[0.25, 0, 0], [0, 1024, 0], [0, 0, 0]]
         assert mp.mp_pinv_power(D, -1).tolist() == [[0.25, 0, 0], [0, 1024, 0], [0, 0, 0]]  # only exact zeros cut
-        # an eigenvalue in [-tiny, 0) is a rounding zero: dropped, not an error
+        # an eigenvalue in [-tiny, 0) is a rounding zero: dropped, not an error (tiny = 16 * 2 * 2^-168 * 4 = 3.42e-49)
         assert mp.mp_pinv_power(np.diag([2.0, -1e-50]), -1).tolist() == [[0.5, 0], [0, 0]]
+        assert mp.mp_pinv_power(np.diag([4.0, -2e-49]), -1).tolist() == [[0.25, 0], [0, 0]]
+    with pytest.raises(ValueError, match=r"^A: expected positive semidefinite, lambda_min = -3\.5e-49$"):
+        mp.mp_pinv_power(np.diag([4.0, -3.5e-49]), -1)
+    X80 = mp.mp_pinv_power(np.array([[1.0, 2.0], [2.0, 4.0]]), 0.5, dps=80)  # X / sqrt5, to 80 digits
+    with mp.workdps(80):
+        assert _rel_max(X80, mpmath.matrix([[1, 2], [2, 4]]) / mpmath.sqrt(5)) <= mpmath.mpf(10) ** -76
     with pytest.raises(ValueError, match=r"^A: expected positive semidefinite, lambda_min = -1\.0$"):
         mp.mp_pinv_power(np.diag([2.0, -1.0]), -1)
     with pytest.raises(TypeError, match=r"^p: expected a real exponent"):
@@ -925,8 +939,9 @@ def test_geometric_mean_exact_values(formula):
     got = mp.mp_geometric_mean(A, B, formula=formula, dps=80)
     with mp.workdps(80):
         assert _rel_max(got, _bhatia_mean_2x2(A, B)) <= mpmath.mpf(10) ** -75
-    with pytest.raises(ValueError, match=r"^A: a negative power p = -"):
-        mp.mp_geometric_mean(np.diag([1.0, 0.0]), np.eye(2), formula=formula)  # A must be positive definite
+    # A must be positive definite: formula 1 fails at A^(-1/2), formula 2 at its check A^-1
+    with pytest.raises(ValueError, match=rf"^A: a negative power p = {('-0.5', '-1.0')[formula - 1]} needs positive"):
+        mp.mp_geometric_mean(np.diag([1.0, 0.0]), np.eye(2), formula=formula)
 
 
 def test_geometric_mean_formula_message():
@@ -949,6 +964,8 @@ def test_sqrtm_general_exact_values_and_messages():
         assert _rel_max(X, mpmath.matrix([[2, mpmath.mpf(1) / 5], [0, 3]])) <= mpmath.mpf(10) ** -76
     with pytest.raises(ValueError, match=r"^M: expected a square matrix, got 2x3$"):
         mp.mp_sqrtm_general(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"^M: expected finite entries \(NaN or inf found\)$"):
+        mp.mp_sqrtm_general(np.array([[1.0, np.inf], [0.0, 1.0]]))
     # a real iteration cannot reach sqrt(-1/3): it ends with |x| << 1, so the residual |x^2 + 1/3| prints as 0.333
     # (3 significant digits), above the bound 10^-25 x^2
     msg = (r"^mp_sqrtm_general: residual \|\|X\^2 - M\|\|_F = 0\.333 > \d(\.\d{1,2})?e-\d+ \(no principal real "
@@ -979,6 +996,8 @@ def test_rel_error_norms_and_messages():
     assert mp.rel_error(np.array([1.0, 3.0]), mpmath.matrix([[1.0], [2.0]]), norm="max") == 0.5  # 1-D: a column
     with pytest.raises(ValueError, match=r"^x, X_mp: shapes differ, \(2, 2\) vs \(1, 2\)$"):
         mp.rel_error(x, np.zeros((1, 2)))
+    with pytest.raises(ValueError, match=r"^x, X_mp: shapes differ, \(0, "):  # an empty x: a message, no IndexError
+        mp.rel_error(np.zeros((0, 2)), np.ones((1, 1)))
     with pytest.raises(ValueError, match=r"^norm: expected 'fro', '2' or 'max', got 'inf'$"):
         mp.rel_error(x, X, norm="inf")
 
