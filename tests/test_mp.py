@@ -1000,6 +1000,10 @@ def test_rel_error_norms_and_messages():
         mp.rel_error(np.zeros((0, 2)), np.ones((1, 1)))
     with pytest.raises(ValueError, match=r"^norm: expected 'fro', '2' or 'max', got 'inf'$"):
         mp.rel_error(x, X, norm="inf")
+    with pytest.raises(ValueError, match=r"^x: expected finite entries \(NaN or inf found\)$"):
+        mp.rel_error(np.full((2, 2), np.nan), X)
+    with pytest.raises(ValueError, match=r"^X_mp: expected finite entries \(NaN or inf found\)$"):
+        mp.rel_error(x, np.full((2, 2), np.inf))
 
 
 def test_tolerance_compare_and_mp_tolerance_values_and_messages():
@@ -1022,6 +1026,8 @@ def test_tolerance_compare_and_mp_tolerance_values_and_messages():
     c = mp.compare(x, X, dtype="float16", n=2048, cond=4.0, c=0.5, norm="2")  # error 0.5 vs 0.5*2048*4*2^-11
     assert (c.error, c.tol, c.ok, c.why) == (0.5, 2.0, True, "")
     assert str(c) == "rel_error=5.000e-01 <= tol=2.000e+00 []"
+    c = mp.compare(x, X, dtype="float16", n=1024, c=1.0, norm="2")  # error 0.5 = tol 1024 * 2^-11: inclusive
+    assert (c.error, c.tol, c.ok) == (0.5, 0.5, True)
     assert mp.compare(x, X, dtype="float16", n=1024, c=1.0).error == math.sqrt(2) / 2  # fro by default
     assert not mp.compare(x, X, dtype="float16", n=1024, c=1.0)  # tol 0.5 < 0.707: default cond is 1
     assert mp.compare(x, X, dtype="float16", n=1449).tol == 4 * 1449 * 2.0**-11  # DEFAULT_C = 4
