@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from fractions import Fraction
 
 import mpmath
@@ -972,6 +973,12 @@ def test_sqrtm_general_exact_values_and_messages():
            r"square root: eigenvalues on or near the negative real axis\?\)$")
     with pytest.raises(RuntimeError, match=msg):
         mp.mp_sqrtm_general(np.array([[-1 / 3]]))
+    # diag(-2, 1): the iterates stay diagonal, X = diag(y, x), so res = ||diag(y^2 + 2, x^2 - 1)||_F >= 2 and the
+    # bound n^2 10^-25 (x^2 + y^2) <= 4e-25 (2 res + 1); a bound that grows with 10^(dps/2) would let X through
+    with pytest.raises(RuntimeError, match=r"^mp_sqrtm_general: residual") as err:
+        mp.mp_sqrtm_general(np.diag([-2.0, 1.0]))
+    res, bound = (float(v) for v in re.match(r".*_F = (\S+) > (\S+) ", str(err.value)).groups())
+    assert res >= 2 and 0 < bound <= 4e-25 * (2 * res + 1) * 1.01  # 1 %: the 3 printed digits
     with pytest.raises(RuntimeError, match=r"^mp_sqrtm_general: singular iterate \(M singular or with eigenvalues <= 0\)$"):
         mp.mp_sqrtm_general(np.diag([0.0, 1.0]))
 
