@@ -39,6 +39,7 @@ __all__ = [
     "unit_roundoff",
     "dtype_name",
     "is_real_floating",
+    "all_finite",
     "eigh",
     "eigvalsh",
     "rng",
@@ -60,13 +61,21 @@ def namespace(*arrays: Any):
     Raises:
       TypeError: if no argument is an array, or if they come from different libraries.
     """
+    # plain ndarrays (the common case, asked several times per update): what array_namespace returns for them,
+    # without its per-call inspection (~10 us; issue 14's small-problem overhead)
+    nd = _NDARRAY
+    if nd is not None and arrays:
+        for a in arrays:
+            if type(a) is not nd and a is not None:
+                break
+        else:
+            if any(a is not None for a in arrays):
+                return _NUMPY_NS
     arrs = [a for a in arrays if a is not None and not isinstance(a, (bool, int, float, complex))]
     if not arrs:
         raise TypeError("namespace: expected at least one array argument, got none")
     np = sys.modules.get("numpy")
     if np is not None and all(type(a) is np.ndarray for a in arrs):
-        # what array_namespace returns for plain ndarrays, without its per-call inspection (~10 us, called
-        # several times per update: issue 14's small-problem overhead)
         return _numpy_namespace()
     try:
         return array_api_compat.array_namespace(*arrs)
@@ -76,12 +85,14 @@ def namespace(*arrays: Any):
 
 
 _NUMPY_NS = None
+_NDARRAY = None  # numpy.ndarray once the NumPy namespace has been asked for (the fast path above)
 
 
 def _numpy_namespace():
-    global _NUMPY_NS
+    global _NUMPY_NS, _NDARRAY
     if _NUMPY_NS is None:
         _NUMPY_NS = importlib.import_module("array_api_compat.numpy")
+        _NDARRAY = sys.modules["numpy"].ndarray
     return _NUMPY_NS
 
 
@@ -223,10 +234,23 @@ _UNIT_ROUNDOFF_OF: dict = {}
 
 def is_real_floating(x, xp=None) -> bool:
     """True when the array ``x`` has a real floating dtype."""
+    if type(x) is _NDARRAY:
+        return x.dtype.kind == "f"  # NumPy's real floating kinds: what isdtype(., "real floating") tests, faster
     xp = namespace(x) if xp is None else xp
     if is_numpy(xp) and hasattr(x.dtype, "kind"):
-        return x.dtype.kind == "f"  # NumPy's real floating kinds: what isdtype(., "real floating") tests, faster
+        return x.dtype.kind == "f"
     return bool(xp.isdtype(x.dtype, "real floating"))
+
+
+def all_finite(x, xp):
+    """``all(isfinite(x))`` as a 0-d boolean of ``x``'s library (not synchronised: callers combine several).
+
+    For an ndarray, the same two ufuncs without the compatibility layer's wrapper of ``all`` (a third of the
+    cost of a small array's test)."""
+    if type(x) is _NDARRAY:
+        np = sys.modules["numpy"]
+        return np.logical_and.reduce(np.isfinite(x), axis=None)
+    return xp.all(xp.isfinite(x))
 
 
 def _eigh_failed(A, exc) -> ValueError:

@@ -330,7 +330,7 @@ def _grad_limit(config, grad, xp) -> float:
     # <= 2 ||G||_F^2 ||L||_2 ||R||_2, ||L||_2, ||R||_2 <= s = max(1, init_scale) (beta2 = 1: the updates only shrink
     # the factors). Order p > 2 reaches the same s^2 (measured: the Grams of a (2, 3, 2) tensor overflow at the
     # matrix case's norm). Reference-code KrADagrad* (L_0 = 1e12 I) accepts ||G||_F <= 1.3e7 in float32.
-    s = max(1.0, config.resolved().init_scale)
+    s = max(1.0, _resolved(config).init_scale)  # cached: resolving replaces and revalidates the config
     return algorithm.overflow_limit(grad.dtype, xp, power=2, factor=0.5 / s ** min(grad.ndim, 2))
 
 

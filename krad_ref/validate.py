@@ -79,6 +79,8 @@ def square(A, name: str, *, xp=None):
 def finite(x, name: str, *, xp=None):
     """Check every entry of ``x`` is finite (no NaN, no inf)."""
     xp = backend.namespace(x) if xp is None else xp
+    if bool(backend.all_finite(x, xp)):  # one test; the entries are counted only for the message
+        return xp
     bad = ~xp.isfinite(x)
     if bool(xp.any(bad)):
         count = int(xp.sum(xp.astype(bad, xp.int64)))
@@ -246,13 +248,20 @@ def norm_limit(x, name: str, *, limit: float, what: str, xp=None) -> None:
     One reduction (max|x|) decides when max|x| sqrt(size) <= limit; otherwise ||x||_F is computed as
     max|x| ||x / max|x|||_F, which cannot overflow itself. An x holding inf or NaN is left to :func:`finite`.
     """
+    _norm_limit(x, name, limit=limit, what=what, xp=xp)
+
+
+def _norm_limit(x, name: str, *, limit: float, what: str, xp=None) -> float:
+    """:func:`norm_limit`, returning max|x| (0.0 for an empty x): NaN or inf exactly when x holds a NaN or inf (max
+    propagates NaN, the standard's rule), so a caller learns whether x is finite without another pass."""
     xp = backend.namespace(x) if xp is None else xp
     if x.size == 0:
-        return
+        return 0.0
     m = float(xp.max(xp.abs(x)))
     if m * math.sqrt(x.size) <= limit or not math.isfinite(m):
-        return
+        return m
     nrm = m * float(xp.linalg.vector_norm(x / m))
     if not nrm <= limit:
         raise OverflowLimitError(f"{name}: ||{name}||_F = {nrm:.3g} is above the overflow limit {limit:.3g} of "
                                  f"{what} in {backend.dtype_name(x.dtype)}")
+    return m
