@@ -40,6 +40,7 @@ __all__ = [
     "dtype_name",
     "is_real_floating",
     "all_finite",
+    "vector_norm",
     "eigh",
     "eigvalsh",
     "rng",
@@ -240,6 +241,19 @@ def is_real_floating(x, xp=None) -> bool:
     if is_numpy(xp) and hasattr(x.dtype, "kind"):
         return x.dtype.kind == "f"
     return bool(xp.isdtype(x.dtype, "real floating"))
+
+
+def vector_norm(x, xp):
+    """``xp.linalg.vector_norm(x)`` (2-norm over all entries), the same bits.
+
+    For an ndarray, NumPy's own computation without its two Python wrappers (``vector_norm`` ravels x and calls
+    ``norm(x, axis=0, ord=2)``, which returns ``sqrt(add.reduce((x.conj() * x).real, axis=0))``; for real x,
+    x.conj() * x is x * x exactly): the same ufuncs on the same operands, in the same order."""
+    if type(x) is _NDARRAY and x.dtype.kind == "f":
+        np = sys.modules["numpy"]
+        r = x.ravel()
+        return np.sqrt(np.add.reduce(r * r, axis=0))
+    return xp.linalg.vector_norm(x)
 
 
 def all_finite(x, xp):

@@ -434,6 +434,8 @@ def damp(L, eps: float, *, check: bool = True):
       ValueError: eps ||L||_2 >= 1 (errata 13: with the KrADagrad* code's L_0 = I/eps the damped factor is 0).
         The test costs nothing when eps ||L||_F < 1 (||L||_2 <= ||L||_F); otherwise one eigvalsh decides.
     """
+    if eps.__class__ is float and eps == 0.0 and not check:  # what the checks below would pass and return
+        return L
     eps = validate.real_scalar(eps, "eps", low=0.0)
     if check:
         _check_factor(L, "L")
@@ -470,6 +472,8 @@ def decay(L, beta2: float, *, check: bool = True):
     Returns:
       (d, d) matrix in L's dtype.
     """
+    if beta2.__class__ is float and beta2 == 1.0 and not check:  # what the checks below would pass and return
+        return L
     beta2 = validate.real_scalar(beta2, "beta2", low=0.0, high=1.0, low_open=True)
     if check:
         _check_factor(L, "L")

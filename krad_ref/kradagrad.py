@@ -183,8 +183,8 @@ def _root(L, exponent: float, prev, *, method: str, root_dtype, shift: float, cl
             w = xp.where(w > 0, w, xp.zeros_like(w))
             X = (V * w**exponent) @ xp.matrix_transpose(V)
             X = (X + xp.matrix_transpose(X)) / 2
-        else:
-            X = linalg.psd_power(A, exponent, check=False)
+        else:  # psd_power(A, exponent, check=False) without re-validating the config's own options
+            X = linalg._psd_power(A, exponent, xp)
     except ValueError as exc:
         raise ValueError(
             f"factor of mode {mode} is no longer positive semi-definite ({exc}); in float32 this happens when "

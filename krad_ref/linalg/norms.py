@@ -100,7 +100,7 @@ def _norm_fro(A, xp):
         validate.finite(A, "A", xp=xp)
     if mf == 0.0:
         return _zero_d(0.0, A, xp)
-    return _as_0d(m * xp.linalg.vector_norm(A / m), xp)
+    return _as_0d(m * backend.vector_norm(A / m, xp), xp)
 
 
 def norm_trace(A):
