@@ -211,6 +211,11 @@ def _known_finite(a, frame) -> bool:
     return ref is not None and ref() is a and not a.flags.writeable
 
 
+def verified_finite(a) -> bool:
+    """Whether ``a`` is known finite without a scan: verified earlier in the running update, or sealed."""
+    return _known_finite(a, _frame())
+
+
 def _forget(key, ref):
     if _SEALED.get(key) is ref:
         del _SEALED[key]

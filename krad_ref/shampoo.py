@@ -393,15 +393,34 @@ def inverse_root(S, e, config: Config, *, previous=None):
     elif config.root_method == "eigh":
         # S is checked in its own dtype; the eigenvalue tolerances follow S's rounding, not the root dtype's
         # (a float32 statistic cast to float64 keeps its float32-sized negative eigenvalues)
-        validate.symmetric(S, "S", xp=xp)
-        P = linalg.psd_power(A, -1.0 / e, eps=_root_eps(config), eps_mode=config.eps_mode, rcond=config.rcond,
-                             check=False, source_dtype=S.dtype)
+        _check_symmetric(S, xp)
+        P = _eigh_root(A, e, config, S.dtype, xp)
     elif config.root_method == "svd":
-        validate.symmetric(S, "S", xp=xp)
+        _check_symmetric(S, xp)
         P = _svd_root(A, e, config, xp)
     else:
         P = _newton_root(A, S, e, config, xp, previous)
     return xp.astype(P, out_dtype, copy=False)  # roots live in the stat dtype (the code casts back to the statistic's)
+
+
+def _check_symmetric(S, xp) -> None:
+    """``validate.symmetric(S, "S")`` for a square S, without the finiteness scan when S is a statistic the running
+    update has verified already (``algorithm.check_finite_arrays`` before the roots)."""
+    if not algorithm.verified_finite(S):
+        validate.finite(S, "S", xp=xp)
+    validate._symmetric_within(S, "S", None, xp)
+
+
+def _eigh_root(A, e, config, source_dtype, xp):
+    """``linalg.psd_power(A, -1/e, eps=..., eps_mode, rcond, check=False, source_dtype)``: a :class:`Config` has
+    validated these options at construction (the same bounds), so they go to the kernel without a second check."""
+    if not isinstance(config, Config):
+        return linalg.psd_power(A, -1.0 / e, eps=_root_eps(config), eps_mode=config.eps_mode, rcond=config.rcond,
+                                check=False, source_dtype=source_dtype)
+    rule_dtype = A.dtype if backend.unit_roundoff(A.dtype) >= backend.unit_roundoff(source_dtype) else source_dtype
+    rcond = None if config.rcond is None else float(config.rcond)
+    return linalg._psd_power(A, -1.0 / e, xp, eps=float(_root_eps(config)), eps_mode=config.eps_mode, rcond=rcond,
+                             rule_dtype=rule_dtype)
 
 
 def _root_eps(config: Config) -> float:
