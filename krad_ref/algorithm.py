@@ -236,22 +236,19 @@ def _seal(fresh, new_state, direction, state, grad, params) -> None:
     """Make read-only and remember (see above) the arrays of ``new_state`` that :func:`check_finite_result` has just
     verified (``fresh``: not known finite before, so not an input the update verified) and that the update
     allocated: an ndarray owning its memory, not an input array, not the base of an output's view."""
+    nd = backend._NDARRAY  # set once NumPy arrays have gone through backend.namespace
+    if nd is None or not fresh:
+        return
     outputs = _top_arrays(new_state) + [direction]
     inputs = {id(a) for a in _top_arrays(state)} if isinstance(state, tuple) else set()
     inputs.update((id(grad), id(params)))
-    bases = {id(a.base) for a in outputs if type(a) is _ndarray() and a.base is not None}
+    bases = {id(a.base) for a in outputs if type(a) is nd and a.base is not None}
     for a in fresh:
-        if (type(a) is _ndarray() and a.base is None and a.flags.writeable and a is not direction
+        if (type(a) is nd and a.base is None and a.flags.writeable and a is not direction
                 and id(a) not in inputs and id(a) not in bases):
             a.flags.writeable = False
             key = id(a)
             _SEALED[key] = weakref.ref(a, lambda ref, key=key: _forget(key, ref))
-
-
-def _ndarray():
-    import numpy as np
-
-    return np.ndarray
 
 
 def check_finite_result(direction, state, *, name: str = "state") -> None:
@@ -418,13 +415,13 @@ def check_state(state, expected: dict, like, xp, *, name: str = "state") -> None
     frame = _frame()
     flags = []
     for label, a in arrays:
-        if math.prod(a.shape) == 0 or a.dtype == xp.bool:
+        # only real floating arrays are ever known finite: verified in this update, or sealed by the update
+        # that made them
+        if _known_finite(a, frame) or math.prod(a.shape) == 0:
             continue
         if backend.is_real_floating(a, xp):
-            if _known_finite(a, frame):  # verified in this update, or sealed by the update that made it
-                continue
             flags.append((label, a, True, backend.all_finite(a, xp)))
-        else:
+        elif a.dtype != xp.bool:
             ok = a >= 0
             flags.append((label, a, False, xp.all(ok) if a.ndim else ok))  # a 0-d counter needs no reduction
     if not flags:

@@ -289,7 +289,7 @@ def eigh(A):
     """
     import numpy as np
 
-    xp = namespace(A)
+    xp = _NUMPY_NS if type(A) is _NDARRAY else namespace(A)
     try:
         if is_numpy(xp) and A.ndim == 2:
             if A.shape[-1] == 0:

@@ -94,13 +94,19 @@ def _norm_fro(A, xp):
     kernel costs no separate finiteness pass and returns the same bits and messages as norm_fro."""
     if A.size == 0:
         return _zero_d(0.0, A, xp)
+    return _as_0d(_fro_value(A, xp), xp)
+
+
+def _fro_value(A, xp):
+    """:func:`_norm_fro` of a non-empty A as the reduction returns it (a NumPy scalar, not yet a 0-d array; the
+    same value, for callers that only compute with it)."""
     m = xp.max(xp.abs(A))
     mf = float(m)
     if not math.isfinite(mf):
         validate.finite(A, "A", xp=xp)
     if mf == 0.0:
         return _zero_d(0.0, A, xp)
-    return _as_0d(m * backend.vector_norm(A / m, xp), xp)
+    return m * backend.vector_norm(A / m, xp)
 
 
 def norm_trace(A):

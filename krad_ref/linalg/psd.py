@@ -171,7 +171,7 @@ def _psd_power(A, p: float, xp, *, eps: float = 0.0, eps_mode: str = "absolute",
             if not wf_min > 0:  # shift underflowed against a zero eigenvalue
                 raise ValueError(f"A: regularised lambda_min = {wf_min:.3g} is not positive; increase eps")
         f = xp.ones_like(w) if p == 0 else wf ** p
-    X = (V * f) @ xp.matrix_transpose(V)
+    X = (V * f) @ V.T  # V is (n, n): .T is matrix_transpose, without the compatibility layer's call
     return _sym(X, xp)
 
 
