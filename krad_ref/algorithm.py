@@ -23,7 +23,6 @@ import functools
 import importlib
 import math
 import operator
-import threading
 import weakref
 from typing import Any, Callable, NamedTuple
 
@@ -193,34 +192,6 @@ def _overflow_limit(dtype, xp, power, factor) -> float:
 # immutable (the update returns a new one); sealing makes NumPy enforce it. CuPy and array_api_strict arrays have
 # no read-only flag: they are scanned on every update, as before.
 
-_LOCAL = threading.local()  # .frames: one dict per guarded update in progress on this thread, innermost last
-_SEALED: dict = {}  # id -> weakref of a sealed ndarray (removed when the array is freed)
-_FRESH = "fresh"  # a frame's key (never an id) for the arrays check_finite_result verified
-
-
-def _frame():
-    frames = getattr(_LOCAL, "frames", None)
-    return frames[-1] if frames else None
-
-
-def _known_finite(a, frame) -> bool:
-    """``a`` was verified finite earlier in this update, or is a sealed state array (see above)."""
-    if frame is not None and frame.get(id(a)) is a:
-        return True
-    ref = _SEALED.get(id(a))
-    return ref is not None and ref() is a and not a.flags.writeable
-
-
-def verified_finite(a) -> bool:
-    """Whether ``a`` is known finite without a scan: verified earlier in the running update, or sealed."""
-    return _known_finite(a, _frame())
-
-
-def _forget(key, ref):
-    if _SEALED.get(key) is ref:
-        del _SEALED[key]
-
-
 def _top_arrays(state) -> list:
     """The arrays :func:`check_finite_result` reads: a NamedTuple's fields and the items of tuple fields."""
     out = []
@@ -232,23 +203,23 @@ def _top_arrays(state) -> list:
     return out
 
 
-def _seal(fresh, new_state, direction, state, grad, params) -> None:
-    """Make read-only and remember (see above) the arrays of ``new_state`` that :func:`check_finite_result` has just
-    verified (``fresh``: not known finite before, so not an input the update verified) and that the update
-    allocated: an ndarray owning its memory, not an input array, not the base of an output's view."""
+def _seal(frame, new_state, direction, state, grad, params) -> None:
+    """Make read-only and remember (see above) the arrays of ``new_state`` that the update has verified finite
+    (``frame``) and allocated: an ndarray owning its memory, not an input array, not the base of an output's
+    view, not the direction."""
     nd = backend._NDARRAY  # set once NumPy arrays have gone through backend.namespace
-    if nd is None or not fresh:
+    if nd is None:
         return
-    outputs = _top_arrays(new_state) + [direction]
+    outputs = _top_arrays(new_state)
     inputs = {id(a) for a in _top_arrays(state)} if isinstance(state, tuple) else set()
     inputs.update((id(grad), id(params)))
-    bases = {id(a.base) for a in outputs if type(a) is nd and a.base is not None}
-    for a in fresh:
-        if (type(a) is nd and a.base is None and a.flags.writeable and a is not direction
-                and id(a) not in inputs and id(a) not in bases):
+    bases = {id(a.base) for a in outputs + [direction] if type(a) is nd and a.base is not None}
+    for a in outputs:
+        if (frame.get(id(a)) is a and type(a) is nd and a.base is None and a.flags.writeable
+                and a is not direction and id(a) not in inputs and id(a) not in bases):
             a.flags.writeable = False
             key = id(a)
-            _SEALED[key] = weakref.ref(a, lambda ref, key=key: _forget(key, ref))
+            validate._SEALED[key] = weakref.ref(a, lambda ref, key=key: validate._forget(key, ref))
 
 
 def check_finite_result(direction, state, *, name: str = "state") -> None:
@@ -274,11 +245,11 @@ def check_finite_arrays(items) -> None:
     for all of them, as :func:`check_state` does; only on failure are the arrays visited again, in order, to name
     the first bad one.
     """
-    frame = _frame()
+    frame = validate._frame()
     flags = []
     spaces = {}  # array type -> namespace: asked once per update, not per array
     for label, a in items:
-        if not hasattr(a, "dtype") or not hasattr(a, "shape") or a.size == 0 or _known_finite(a, frame):
+        if not hasattr(a, "dtype") or not hasattr(a, "shape") or a.size == 0 or validate._known_finite(a, frame):
             continue
         xp = spaces.get(type(a))
         if xp is None:
@@ -290,9 +261,6 @@ def check_finite_arrays(items) -> None:
     if bool(functools.reduce(operator.and_, [ok for *_, ok in flags])):  # the one host sync
         if frame is not None:
             frame.update((id(a), a) for _, a, _, _ in flags)
-            fresh = frame.get(_FRESH)
-            if fresh is not None:
-                fresh.extend(a for _, a, _, _ in flags)
         return
     for label, a, xp, ok in flags:
         if not bool(ok):
@@ -328,17 +296,16 @@ def overflow_guard(Config: type, limit: Callable[[Any, Any, Any], float], what: 
                     m = validate._norm_limit(grad, "grad", limit=limit(config, grad, xp), what=what, xp=xp)
                     if math.isfinite(m):  # max|grad| is NaN or inf exactly when grad holds a NaN or inf
                         frame[id(grad)] = grad
-            frames = getattr(_LOCAL, "frames", None)
+            frames = getattr(validate._LOCAL, "frames", None)
             if frames is None:
-                frames = _LOCAL.frames = []
+                frames = validate._LOCAL.frames = []
             frames.append(frame)
             try:
                 direction, new_state = update(grad, state, config, params=params)
-                fresh = frame[_FRESH] = []  # what the final check scans: the update's new arrays
                 check_finite_result(direction, new_state)
             finally:
                 frames.pop()
-            _seal(fresh, new_state, direction, state, grad, params)
+            _seal(frame, new_state, direction, state, grad, params)
             return direction, new_state
         return guarded
     return decorate
@@ -368,11 +335,10 @@ def check_grad(grad, like, *, shape=None, dtype=None, name: str = "grad", like_n
     if grad.dtype != dtype:
         raise TypeError(f"{name}: dtype {backend.dtype_name(grad.dtype)} does not match the state's "
                         f"{backend.dtype_name(dtype)}{source}; cast the gradient or re-init the state")
-    frame = _frame()
-    if frame is None or frame.get(id(grad)) is not grad:  # the guard's max|grad| verified it already
-        validate.finite(grad, name, xp=xp)
-        if frame is not None:
-            frame[id(grad)] = grad
+    validate.finite(grad, name, xp=xp)  # free when the guard's max|grad| has verified it
+    frame = validate._frame()
+    if frame is not None:
+        frame[id(grad)] = grad
     return xp
 
 
@@ -412,12 +378,12 @@ def check_state(state, expected: dict, like, xp, *, name: str = "state") -> None
             arrays.extend(_state_tuple(value, spec, label, like))
         else:
             arrays.append((label, _state_array(value, spec, label, like)))
-    frame = _frame()
+    frame = validate._frame()
     flags = []
     for label, a in arrays:
         # only real floating arrays are ever known finite: verified in this update, or sealed by the update
         # that made them
-        if _known_finite(a, frame) or math.prod(a.shape) == 0:
+        if validate._known_finite(a, frame) or math.prod(a.shape) == 0:
             continue
         if backend.is_real_floating(a, xp):
             flags.append((label, a, True, backend.all_finite(a, xp)))

@@ -404,10 +404,9 @@ def inverse_root(S, e, config: Config, *, previous=None):
 
 
 def _check_symmetric(S, xp) -> None:
-    """``validate.symmetric(S, "S")`` for a square S, without the finiteness scan when S is a statistic the running
-    update has verified already (``algorithm.check_finite_arrays`` before the roots)."""
-    if not algorithm.verified_finite(S):
-        validate.finite(S, "S", xp=xp)
+    """``validate.symmetric(S, "S")`` for a square S (its finiteness test is free for a statistic the running
+    update has verified before the roots, ``algorithm.check_finite_arrays``)."""
+    validate.finite(S, "S", xp=xp)
     validate._symmetric_within(S, "S", None, xp)
 
 

@@ -11,6 +11,7 @@ computation of size n, is off by at most a small multiple of n u ||A||; anything
 from __future__ import annotations
 
 import math
+import threading
 from numbers import Integral, Real
 
 from . import backend
@@ -76,8 +77,38 @@ def square(A, name: str, *, xp=None):
     return xp
 
 
+# ---------------------------------------------------------------------------------------------------------
+# arrays known to be finite (the bookkeeping of ``algorithm.overflow_guard``'s "checking each array once")
+
+_LOCAL = threading.local()  # .frames: one dict per guarded update in progress on this thread, innermost last
+_SEALED: dict = {}  # id -> weakref of a sealed (read-only, verified) ndarray; removed when the array is freed
+
+
+def _frame():
+    """The running guarded update's record of the arrays it has verified finite (id -> array), or None."""
+    frames = getattr(_LOCAL, "frames", None)
+    return frames[-1] if frames else None
+
+
+def _known_finite(a, frame) -> bool:
+    """``a`` was verified finite earlier in the running update, or is a sealed state array that nobody can have
+    written since (still that object, still read-only)."""
+    if frame is not None and frame.get(id(a)) is a:
+        return True
+    ref = _SEALED.get(id(a))
+    return ref is not None and ref() is a and not a.flags.writeable
+
+
+def _forget(key, ref):
+    if _SEALED.get(key) is ref:
+        del _SEALED[key]
+
+
 def finite(x, name: str, *, xp=None):
-    """Check every entry of ``x`` is finite (no NaN, no inf)."""
+    """Check every entry of ``x`` is finite (no NaN, no inf). Free for an array already verified in the running
+    update, or sealed (``algorithm.overflow_guard``): its entries cannot have changed since."""
+    if _known_finite(x, _frame()):
+        return backend.namespace(x) if xp is None else xp
     xp = backend.namespace(x) if xp is None else xp
     if bool(backend.all_finite(x, xp)):  # one test; the entries are counted only for the message
         return xp
