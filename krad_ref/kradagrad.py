@@ -38,7 +38,6 @@ are tested against k or s respectively, exactly as in the code.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any, NamedTuple
 
@@ -140,11 +139,22 @@ def _check_update(grad, state, config, Config, State, alg: str):
     return xp
 
 
-@functools.lru_cache(maxsize=64)
 def _resolved(config):
-    """``config.resolved()``, once per distinct config: a frozen dataclass, so equal configs resolve equally, and
-    the replace-and-revalidate it costs (~20 us) is paid once, not on every update."""
-    return config.resolved()
+    """``config.resolved()``, once per config object: a frozen dataclass, so the replace-and-revalidate it costs
+    (~20 us) is paid once, not on every update (twice per update: the overflow guard's limit and the update).
+    Keyed by identity (hashing a dataclass hashes every field on each lookup); the entry holds the config, so its
+    id cannot be reused while cached."""
+    hit = _RESOLVED.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    if len(_RESOLVED) >= 64:
+        _RESOLVED.clear()
+    r = config.resolved()
+    _RESOLVED[id(config)] = (config, r)
+    return r
+
+
+_RESOLVED: dict = {}
 
 
 def _count(k: int, like, xp):

@@ -297,7 +297,7 @@ def _norm_limit(x, name: str, *, limit: float, what: str, xp=None) -> float:
     xp = backend.namespace(x) if xp is None else xp
     if x.size == 0:
         return 0.0
-    m = float(xp.max(xp.abs(x)))
+    m = float(backend.max_abs(x, xp))
     if m * math.sqrt(x.size) <= limit or not math.isfinite(m):
         return m
     nrm = m * float(xp.linalg.vector_norm(x / m))

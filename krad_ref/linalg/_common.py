@@ -41,7 +41,7 @@ def _fro(X, xp) -> float:
 
 
 def _max_abs(X, xp) -> float:
-    return float(xp.max(xp.abs(X))) if X.size != 0 else 0.0
+    return float(backend.max_abs(X, xp)) if X.size != 0 else 0.0
 
 
 def _namespace_of(**arrays):

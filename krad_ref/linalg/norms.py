@@ -100,7 +100,7 @@ def _norm_fro(A, xp):
 def _fro_value(A, xp):
     """:func:`_norm_fro` of a non-empty A as the reduction returns it (a NumPy scalar, not yet a 0-d array; the
     same value, for callers that only compute with it)."""
-    m = xp.max(xp.abs(A))
+    m = backend.max_abs(A, xp)
     mf = float(m)
     if not math.isfinite(mf):
         validate.finite(A, "A", xp=xp)
