@@ -262,7 +262,7 @@ def _t_scalar(L, A, N, rule, scheme, xp):
         return t
     N = L @ A if N is None else N
     if rule == "spectral":
-        nrm = linalg.norm_2(N, assume_symmetric=False)
+        nrm = linalg.norms._norm_2_general(N, xp)  # norm_2(N, assume_symmetric=False), its checks folded in
     else:  # "frobenius", or "code" with the alternating scheme
         nrm = linalg.norms._fro_value(N, xp)  # N is formed here from checked L, A: checked by the kernel's own max
     return 1.0 + nrm
