@@ -8,8 +8,10 @@ passed in rather than captured in closures, so a saved state can say what produc
     W = W - lr * direction                     # the caller applies the step
 
 Every ``update`` is wrapped by :func:`overflow_guard` (its float range limit, README "Conventions worth
-knowing"). ``update`` never mutates its inputs; ``params`` is needed only for weight decay (errata 16: an update with
-weight_decay != 0 and params=None raises). States are NamedTuples of arrays (and small Python tuples of them);
+knowing"), which also lets each array be checked once per update: the NumPy arrays an update allocates for the
+state it returns are read-only, so the next update need not scan them again. ``update`` never mutates its
+inputs; ``params`` is needed only for weight decay (errata 16: an update with weight_decay != 0 and params=None
+raises). States are NamedTuples of arrays (and small Python tuples of them);
 a ``count`` field holds the number of updates taken, as a 0-d int32 array. Every ``update`` first checks its
 gradient (:func:`check_grad`) and its state (:func:`check_state`: shapes and dtypes as ``init`` makes them, finite
 values), and names the field at fault (``state.factors[1]``).
@@ -357,10 +359,11 @@ def check_state(state, expected: dict, like, xp, *, name: str = "state") -> None
     Cost: one reduction per array, ``all(isfinite(a))`` (``all(a >= 0)`` for a counter), and ONE host
     synchronisation for all of them; none for a real floating array already verified (in this update, or sealed
     read-only by the update that made it: "checking each array once per update" above). ``all(isfinite(a))`` is
-    the cheapest EXACT test: one elementwise pass with no arithmetic on the values and a bool temporary. A finite sum, ``isfinite(sum(a))``, is one pass too but not
-    exact: the sum of finite entries can overflow to Inf (a false alarm; accumulating float32 in float64 only
-    moves the threshold), and a NaN test on a sum says nothing about which field to name. Only on failure is
-    the field located and its bad entries counted (``validate.finite``).
+    the cheapest EXACT test: one elementwise pass with no arithmetic on the values and a bool temporary. A finite
+    sum, ``isfinite(sum(a))``, is one pass too but not exact: the sum of finite entries can overflow to Inf (a
+    false alarm; accumulating float32 in float64 only moves the threshold), and a NaN test on a sum says nothing
+    about which field to name. Only on failure is the field located and its bad entries counted
+    (``validate.finite``).
 
     Raises:
       ValueError: a field missing, of the wrong shape or length, not finite, or a negative counter; TypeError: a

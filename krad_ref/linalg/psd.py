@@ -151,7 +151,8 @@ def _psd_power(A, p: float, xp, *, eps: float = 0.0, eps_mode: str = "absolute",
     wc = xp.where(w > 0, w, zero)  # clip rounding negatives to 0
 
     if eps_mode == "pinv":
-        thresh = max(0.0 if atol is None else atol, validate.zero_tolerance(lam_max, n=n, dtype=rule_dtype, rcond=rcond))
+        tau = validate.zero_tolerance(lam_max, n=n, dtype=rule_dtype, rcond=rcond)
+        thresh = max(0.0 if atol is None else atol, tau)
         keep = wc > thresh
         if p == 0:
             f = xp.where(keep, xp.ones_like(w), zero)
