@@ -41,6 +41,7 @@ __all__ = [
     "is_real_floating",
     "all_finite",
     "vector_norm",
+    "transpose_for_reading",
     "max_abs",
     "eigh",
     "eigvalsh",
@@ -269,6 +270,33 @@ def max_abs(x, xp):
         np = sys.modules["numpy"]
         return np.maximum.reduce(np.abs(x), axis=None)
     return xp.max(xp.abs(x))
+
+
+#: transpose_for_reading pads float32 matrices of at least this order (below, reading A.T is as fast; for
+#: float64 the padded copy measured slower at 512 and barely faster above)
+TRANSPOSE_PAD_MIN_ORDER = 384
+_ROW_PAD = 48  # float32 entries (192 bytes): rows of n + 48 entries no longer map a column onto a few cache sets
+
+
+def transpose_for_reading(A, xp):
+    """An array equal to A^T, entry for entry, for an elementwise operation with A (``A + A^T``, ``A == A^T``:
+    the symmetrisations' and the symmetry test's one pass that reads A transposed), so the operation's results are
+    the plain expression's bit for bit.
+
+    Reading A^T walks down the columns of A; with a power-of-two row length (512 float32 = 2048 bytes) the
+    entries of a column fall into a few cache sets and evict each other. For a C-contiguous float32 ndarray of
+    order >= :data:`TRANSPOSE_PAD_MIN_ORDER`, A is first copied into rows padded by 192 bytes (one contiguous pass)
+    and the transposed view of that copy is returned: ``A + A^T`` measured 3x faster at 512, 1024 and 2048 (0.63
+    -> 0.17 ms, 4.5 -> 1.3 ms, 27 -> 9 ms on this machine), and its result is C-ordered as before. Otherwise
+    ``A.T`` (``matrix_transpose`` for a stack).
+    """
+    if (type(A) is _NDARRAY and A.ndim == 2 and A.dtype.char == "f" and A.flags.c_contiguous
+            and A.shape[0] == A.shape[1] and A.shape[0] >= TRANSPOSE_PAD_MIN_ORDER):
+        n = A.shape[0]
+        padded = sys.modules["numpy"].empty((n, n + _ROW_PAD), dtype=A.dtype)
+        padded[:, :n] = A
+        return padded[:, :n].T
+    return A.T if A.ndim == 2 else xp.matrix_transpose(A)
 
 
 def all_finite(x, xp):

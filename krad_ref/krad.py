@@ -60,7 +60,7 @@ SCHEMES = ("star", "alternating")
 def _sym(A, xp):
     """(A + A^T) / 2 of a matrix. The sum is a new array, so it is halved in place: the same division, without
     allocating a second result (a full-matrix buffer per factor update at large orders)."""
-    S = A + (A.T if A.ndim == 2 else xp.matrix_transpose(A))
+    S = A + backend.transpose_for_reading(A, xp)
     S /= 2
     return S
 

@@ -27,7 +27,7 @@ def _sym(A, xp):
     # (A / 2)^T entry for entry, so one halving serves both terms: H + H^T adds the same two numbers as
     # A / 2 + A^T / 2 did, one full-matrix pass fewer
     H = A / 2
-    return H + (H.T if H.ndim == 2 else xp.matrix_transpose(H))
+    return H + backend.transpose_for_reading(H, xp)
 
 
 def _fro(X, xp) -> float:
