@@ -134,7 +134,8 @@ def available(name: str) -> bool:
 
 
 def is_numpy(xp) -> bool:
-    return array_api_compat.is_numpy_namespace(xp)
+    # the namespace that namespace() hands out for ndarrays, recognised without array_api_compat's name lookup
+    return (xp is _NUMPY_NS and xp is not None) or array_api_compat.is_numpy_namespace(xp)
 
 
 def is_cupy(xp) -> bool:
