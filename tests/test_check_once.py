@@ -270,3 +270,16 @@ def test_kradagrad_grad_limit_reads_the_cached_resolved_config():
     # reference-code: L_0 = I / 1e-12, s = 1e12, limit (F / 2 / s^2)^(1/2) = 1.3e7 in float32 (the README's table)
     limit = kradagrad._grad_limit(cfg, g, backend.namespace(g))
     assert limit == pytest.approx((float(np.finfo(np.float32).max) * 0.5 / 1e24) ** 0.5, rel=1e-15, abs=0)
+
+
+def test_an_indefinite_factor_keeps_its_message_through_the_root_kernel():
+    """KrADagrad*'s roots call psd_power's kernel without re-validating options; a factor that is not PSD (here
+    -I from a hand-made state: check_state reads shapes, dtypes and finiteness, not definiteness) is still refused
+    with the message of psd_power inside the update's own."""
+    a = algorithm.get("kradagrad_star")
+    cfg = a.Config()
+    state = a.init(SHAPE, cfg)
+    state = state._replace(factors=(-np.eye(SHAPE[0]), state.factors[1]))
+    with pytest.raises(ValueError, match=r"^factor of mode 0 is no longer positive semi-definite \(A: expected a "
+                                         r"positive semi-definite matrix, but lambda_min = -1\.\d+ < -tol = "):
+        a.update(grads(1)[0], state, cfg)
