@@ -41,6 +41,8 @@ __all__ = [
     "is_real_floating",
     "all_finite",
     "vector_norm",
+    "astype",
+    "zeros_like",
     "transpose_for_reading",
     "max_abs",
     "eigh",
@@ -260,6 +262,21 @@ def vector_norm(x, xp):
         r = x.ravel()
         return np.sqrt(np.add.reduce(r * r, axis=0))
     return xp.linalg.vector_norm(x)
+
+
+def astype(x, dtype, xp, *, copy: bool = True):
+    """``xp.astype(x, dtype, copy=copy)``; for an ndarray, ``x.astype(dtype, copy=copy)`` directly (what the
+    compatibility layer's astype calls after its device check, which a host array always passes)."""
+    if type(x) is _NDARRAY:
+        return x.astype(dtype, copy=copy)
+    return xp.astype(x, dtype, copy=copy)
+
+
+def zeros_like(x, xp):
+    """``xp.zeros_like(x)``; for an ndarray, NumPy's own (the compatibility layer's adds only a device check)."""
+    if type(x) is _NDARRAY:
+        return sys.modules["numpy"].zeros_like(x)
+    return xp.zeros_like(x)
 
 
 def max_abs(x, xp):

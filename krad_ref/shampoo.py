@@ -387,7 +387,7 @@ def inverse_root(S, e, config: Config, *, previous=None):
     e = validate.real_scalar(e, "e", low=0.0, low_open=True)
     out_dtype = S.dtype
     # the one cast that decides the root's precision (stat dtype -> root dtype)
-    A = xp.astype(S, _dtype_of(config.root_dtype, S.dtype, xp), copy=False)
+    A = backend.astype(S, _dtype_of(config.root_dtype, S.dtype, xp), xp, copy=False)
     if config.variant == "reference-code":
         P = _code_root(A, e, config, xp)
     elif config.root_method == "eigh":
@@ -400,7 +400,7 @@ def inverse_root(S, e, config: Config, *, previous=None):
         P = _svd_root(A, e, config, xp)
     else:
         P = _newton_root(A, S, e, config, xp, previous)
-    return xp.astype(P, out_dtype, copy=False)  # roots live in the stat dtype (the code casts back to the statistic's)
+    return backend.astype(P, out_dtype, xp, copy=False)  # roots live in the stat dtype (the code casts back)
 
 
 def _check_symmetric(S, xp) -> None:

@@ -147,7 +147,7 @@ def _psd_power(A, p: float, xp, *, eps: float = 0.0, eps_mode: str = "absolute",
         raise ValueError(
             f"A: lambda_min = {lam_min:.3g} < 0 (rounding: within tol = {tol:.3g}); pass negative='clip' to treat it as 0"
         )
-    zero = xp.zeros_like(w)
+    zero = backend.zeros_like(w, xp)
     wc = xp.where(w > 0, w, zero)  # clip rounding negatives to 0
 
     if eps_mode == "pinv":
