@@ -8,8 +8,10 @@ passed in rather than captured in closures, so a saved state can say what produc
     W = W - lr * direction                     # the caller applies the step
 
 Every ``update`` is wrapped by :func:`overflow_guard` (its float range limit, README "Conventions worth
-knowing"). ``update`` never mutates its inputs; ``params`` is needed only for weight decay (errata 16: an update with
-weight_decay != 0 and params=None raises). States are NamedTuples of arrays (and small Python tuples of them);
+knowing"), which also lets each array be checked once per update: the NumPy arrays an update allocates for the
+state it returns are read-only, so the next update need not scan them again. ``update`` never mutates its
+inputs; ``params`` is needed only for weight decay (errata 16: an update with weight_decay != 0 and params=None
+raises). States are NamedTuples of arrays (and small Python tuples of them);
 a ``count`` field holds the number of updates taken, as a 0-d int32 array. Every ``update`` first checks its
 gradient (:func:`check_grad`) and its state (:func:`check_state`: shapes and dtypes as ``init`` makes them, finite
 values), and names the field at fault (``state.factors[1]``).
@@ -23,6 +25,7 @@ import functools
 import importlib
 import math
 import operator
+import weakref
 from typing import Any, Callable, NamedTuple
 
 from . import backend, validate
@@ -159,17 +162,76 @@ def overflow_limit(dtype, xp, *, power: int, factor: float = 1.0) -> float:
     sym(S + G G^T), whose entries are <= 2 ||G||_F^2 by Cauchy-Schwarz). The README's float32 limits table lists
     each algorithm's power and factor; update refuses a larger gradient with :class:`validate.OverflowLimitError`.
     """
+    try:
+        return _overflow_limit(dtype, xp, power, factor)
+    except TypeError:  # an unhashable dtype or namespace: nothing to remember it by
+        return _overflow_limit.__wrapped__(dtype, xp, power, factor)
+
+
+@functools.lru_cache(maxsize=256)
+def _overflow_limit(dtype, xp, power, factor) -> float:
+    # a pure function of its arguments, asked on every update: finfo and the power cost more than the update's
+    # own small-problem arithmetic, so each (dtype, power, factor) is computed once
     return (factor * float(xp.finfo(dtype).max)) ** (1.0 / power)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# checking each array once per update
+#
+# A guarded update (:func:`overflow_guard`) keeps a frame: the arrays it has verified finite so far in this
+# update (id -> array; the array is held so that its id cannot be reused by a temporary while the update runs).
+# The gradient is verified by the guard's own max|grad| (NaN and inf propagate through max), the state's arrays by
+# :func:`check_state`, a statistic consumed mid-update by :func:`check_finite_arrays`; the final
+# :func:`check_finite_result` then scans only what the update newly made. Nothing verified can have changed
+# before the end of the update: an update never writes to its inputs, and every array in a frame is an input or a
+# result the update has finished computing.
+#
+# Across updates: a state array that the guard has verified finite and that the update itself allocated (a NumPy
+# ndarray owning its memory, neither an input nor the base of another output's view) is made read-only and
+# remembered (sealed). The next update's check_state skips a sealed array that is still that object and still
+# read-only: with no writeable view of its memory, its values cannot have changed since they were verified
+# unless someone sets ``flags.writeable`` back to True (then it is scanned again). States are documented as
+# immutable (the update returns a new one); sealing makes NumPy enforce it. CuPy and array_api_strict arrays have
+# no read-only flag: they are scanned on every update, as before.
+
+def _top_arrays(state) -> list:
+    """The arrays :func:`check_finite_result` reads: a NamedTuple's fields and the items of tuple fields."""
+    out = []
+    for v in state:
+        if isinstance(v, tuple):
+            out.extend(v)
+        else:
+            out.append(v)
+    return out
+
+
+def _seal(frame, new_state, direction, state, grad, params) -> None:
+    """Make read-only and remember (see above) the arrays of ``new_state`` that the update has verified finite
+    (``frame``) and allocated: an ndarray owning its memory, not an input array, not the base of an output's
+    view, not the direction."""
+    nd = backend._NDARRAY  # set once NumPy arrays have gone through backend.namespace
+    if nd is None:
+        return
+    outputs = _top_arrays(new_state)
+    inputs = {id(a) for a in _top_arrays(state)} if isinstance(state, tuple) else set()
+    inputs.update((id(grad), id(params)))
+    bases = {id(a.base) for a in outputs + [direction] if type(a) is nd and a.base is not None}
+    for a in outputs:
+        if (frame.get(id(a)) is a and type(a) is nd and a.base is None and a.flags.writeable
+                and a is not direction and id(a) not in inputs and id(a) not in bases):
+            a.flags.writeable = False
+            key = id(a)
+            validate._SEALED[key] = weakref.ref(a, lambda ref, key=key: validate._forget(key, ref))
 
 
 def check_finite_result(direction, state, *, name: str = "state") -> None:
     """Refuse an update's result that overflowed: an inf or NaN in ``direction`` or any array field of ``state``
     (a NamedTuple; tuples of arrays are searched) raises :class:`validate.OverflowLimitError` naming the first
-    such field, e.g. ``state.v``. One reduction per array. A finite gradient below the algorithm's
+    such field, e.g. ``state.v``. One reduction per array (none for an array already verified in this update:
+    an unchanged input, a statistic checked before its root). A finite gradient below the algorithm's
     :func:`overflow_limit` still overflows here once a statistic accumulated over many steps passes F."""
     items = [("direction", direction)]
-    for field in state._fields:
-        v = getattr(state, field)
+    for field, v in zip(state._fields, state):
         if isinstance(v, tuple):
             items.extend((f"{name}.{field}[{i}]", a) for i, a in enumerate(v))
         else:
@@ -181,22 +243,26 @@ def check_finite_arrays(items) -> None:
     """``items``: (label, array) pairs; the first array holding inf or NaN raises :class:`validate.OverflowLimitError`
     naming its label (used where a statistic is consumed in the same step, before :func:`check_finite_result`).
 
-    One ``all(isfinite(a))`` per real floating array and ONE host synchronisation for all of them, as
-    :func:`check_state` does; only on failure are the arrays visited again, in order, to name the first bad one.
+    One ``all(isfinite(a))`` per real floating array not yet verified in this update and ONE host synchronisation
+    for all of them, as :func:`check_state` does; only on failure are the arrays visited again, in order, to name
+    the first bad one.
     """
+    frame = validate._frame()
     flags = []
-    spaces, floating = {}, {}  # array type -> namespace, dtype -> real floating: asked once per update, not per array
+    spaces = {}  # array type -> namespace: asked once per update, not per array
     for label, a in items:
-        if not hasattr(a, "dtype") or not hasattr(a, "shape") or a.size == 0:
+        if not hasattr(a, "dtype") or not hasattr(a, "shape") or a.size == 0 or validate._known_finite(a, frame):
             continue
         xp = spaces.get(type(a))
         if xp is None:
             xp = spaces[type(a)] = backend.namespace(a)
-        if a.dtype not in floating:
-            floating[a.dtype] = xp.isdtype(a.dtype, "real floating")
-        if floating[a.dtype]:
-            flags.append((label, a, xp, xp.all(xp.isfinite(a))))
-    if not flags or bool(functools.reduce(operator.and_, [ok for *_, ok in flags])):  # the one host sync
+        if backend.is_real_floating(a, xp):
+            flags.append((label, a, xp, backend.all_finite(a, xp)))
+    if not flags:
+        return
+    if bool(functools.reduce(operator.and_, [ok for *_, ok in flags])):  # the one host sync
+        if frame is not None:
+            frame.update((id(a), a) for _, a, _, _ in flags)
         return
     for label, a, xp, ok in flags:
         if not bool(ok):
@@ -211,23 +277,37 @@ def overflow_guard(Config: type, limit: Callable[[Any, Any, Any], float], what: 
 
     Before the update: a gradient with ||grad||_F > ``limit(config, grad, xp)`` (the algorithm's
     :func:`overflow_limit`) raises :class:`validate.OverflowLimitError` naming ``grad`` and saying ``what`` would
-    overflow. The test costs one reduction (max|grad|) below the limit; it is skipped for anything the update's
-    own checks refuse anyway (not an array, not real floating, inf/NaN, a config of another class). After the
-    update: :func:`check_finite_result` (an overflow accumulated over many steps names the state field).
+    overflow. The test costs one reduction (max|grad|) below the limit, which also tells :func:`check_grad` that
+    the gradient is finite; it is skipped for anything the update's own checks refuse anyway (not an array, not
+    real floating, inf/NaN, a config of another class). After the update: :func:`check_finite_result` (an
+    overflow accumulated over many steps names the state field). The update runs in a frame that lets each array
+    be checked once (see "checking each array once per update" above); a state it returns has its new NumPy
+    arrays sealed read-only.
     """
     def decorate(update):
         @functools.wraps(update)
         def guarded(grad, state, config, *, params=None):
+            frame = {}
             if isinstance(config, Config) and hasattr(grad, "dtype") and hasattr(grad, "shape"):
                 try:
                     xp = backend.namespace(grad)
-                    real = bool(xp.isdtype(grad.dtype, "real floating"))
+                    real = backend.is_real_floating(grad, xp)
                 except TypeError:
                     real = False
                 if real:
-                    validate.norm_limit(grad, "grad", limit=limit(config, grad, xp), what=what, xp=xp)
-            direction, new_state = update(grad, state, config, params=params)
-            check_finite_result(direction, new_state)
+                    m = validate._norm_limit(grad, "grad", limit=limit(config, grad, xp), what=what, xp=xp)
+                    if math.isfinite(m):  # max|grad| is NaN or inf exactly when grad holds a NaN or inf
+                        frame[id(grad)] = grad
+            frames = getattr(validate._LOCAL, "frames", None)
+            if frames is None:
+                frames = validate._LOCAL.frames = []
+            frames.append(frame)
+            try:
+                direction, new_state = update(grad, state, config, params=params)
+                check_finite_result(direction, new_state)
+            finally:
+                frames.pop()
+            _seal(frame, new_state, direction, state, grad, params)
             return direction, new_state
         return guarded
     return decorate
@@ -257,7 +337,10 @@ def check_grad(grad, like, *, shape=None, dtype=None, name: str = "grad", like_n
     if grad.dtype != dtype:
         raise TypeError(f"{name}: dtype {backend.dtype_name(grad.dtype)} does not match the state's "
                         f"{backend.dtype_name(dtype)}{source}; cast the gradient or re-init the state")
-    validate.finite(grad, name, xp=xp)
+    validate.finite(grad, name, xp=xp)  # free when the guard's max|grad| has verified it
+    frame = validate._frame()
+    if frame is not None:
+        frame[id(grad)] = grad
     return xp
 
 
@@ -274,11 +357,13 @@ def check_state(state, expected: dict, like, xp, *, name: str = "state") -> None
     be >= 0; a bool array has no value to check; an empty array (a ``template``) is not read.
 
     Cost: one reduction per array, ``all(isfinite(a))`` (``all(a >= 0)`` for a counter), and ONE host
-    synchronisation for all of them. ``all(isfinite(a))`` is the cheapest EXACT test: one elementwise pass with
-    no arithmetic on the values and a bool temporary. A finite sum, ``isfinite(sum(a))``, is one pass too but not
-    exact: the sum of finite entries can overflow to Inf (a false alarm; accumulating float32 in float64 only
-    moves the threshold), and a NaN test on a sum says nothing about which field to name. Only on failure is
-    the field located and its bad entries counted (``validate.finite``).
+    synchronisation for all of them; none for a real floating array already verified (in this update, or sealed
+    read-only by the update that made it: "checking each array once per update" above). ``all(isfinite(a))`` is
+    the cheapest EXACT test: one elementwise pass with no arithmetic on the values and a bool temporary. A finite
+    sum, ``isfinite(sum(a))``, is one pass too but not exact: the sum of finite entries can overflow to Inf (a
+    false alarm; accumulating float32 in float64 only moves the threshold), and a NaN test on a sum says nothing
+    about which field to name. Only on failure is the field located and its bad entries counted
+    (``validate.finite``).
 
     Raises:
       ValueError: a field missing, of the wrong shape or length, not finite, or a negative counter; TypeError: a
@@ -296,20 +381,27 @@ def check_state(state, expected: dict, like, xp, *, name: str = "state") -> None
             arrays.extend(_state_tuple(value, spec, label, like))
         else:
             arrays.append((label, _state_array(value, spec, label, like)))
-    floating = {}  # dtype -> is it real floating (asked once per dtype: isdtype is slow next to a small reduction)
+    frame = validate._frame()
     flags = []
     for label, a in arrays:
-        if math.prod(a.shape) == 0 or a.dtype == xp.bool:
+        # only real floating arrays are ever known finite: verified in this update, or sealed by the update
+        # that made them
+        if validate._known_finite(a, frame) or math.prod(a.shape) == 0:
             continue
-        if a.dtype not in floating:
-            floating[a.dtype] = xp.isdtype(a.dtype, "real floating")
-        ok = xp.isfinite(a) if floating[a.dtype] else a >= 0
-        flags.append((label, a, xp.all(ok) if a.ndim else ok))  # a 0-d counter needs no reduction
-    if not flags or bool(functools.reduce(operator.and_, [ok for _, _, ok in flags])):  # the one host sync
+        if backend.is_real_floating(a, xp):
+            flags.append((label, a, True, backend.all_finite(a, xp)))
+        elif a.dtype != xp.bool:
+            ok = a >= 0
+            flags.append((label, a, False, xp.all(ok) if a.ndim else ok))  # a 0-d counter needs no reduction
+    if not flags:
         return
-    for label, a, ok in flags:
+    if bool(functools.reduce(operator.and_, [ok for *_, ok in flags])):  # the one host sync
+        if frame is not None:
+            frame.update((id(a), a) for _, a, real, _ in flags if real)
+        return
+    for label, a, real, ok in flags:
         if not bool(ok):
-            if floating[a.dtype]:
+            if real:
                 validate.finite(a, label, xp=xp)
             raise ValueError(f"{label}: expected a step counter >= 0, got {int(xp.min(a))}")
 

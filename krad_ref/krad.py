@@ -58,7 +58,11 @@ SCHEMES = ("star", "alternating")
 # helpers
 
 def _sym(A, xp):
-    return (A + xp.matrix_transpose(A)) / 2
+    """(A + A^T) / 2 of a matrix. The sum is a new array, so it is halved in place: the same division, without
+    allocating a second result (a full-matrix buffer per factor update at large orders)."""
+    S = A + backend.transpose_for_reading(A, xp)
+    S /= 2
+    return S
 
 
 def _check_factor(L, name: str):
@@ -244,18 +248,24 @@ def t_from_gram(L, A, rule: str = "spectral", *, scheme: str = "alternating", ch
 
 def _t_value_of(L, A, N, rule, scheme, xp):
     """t from L, A and (when the rule needs it and the caller has it) N = L A, so an update forms N once."""
+    return xp.asarray(_t_scalar(L, A, N, rule, scheme, xp))
+
+
+def _t_scalar(L, A, N, rule, scheme, xp):
+    """:func:`_t_value_of` before its conversion to a 0-d array: a scalar (or 0-d array) of L's dtype, which
+    divides an array to the same bits as the 0-d array would (mode_update's L A L / t)."""
     if rule == "trace" or (rule == "code" and scheme == "star"):
         tr = xp.sum(L * A)  # tr(L A) = sum_ij L_ij A_ji = sum(L * A) for symmetric A: O(d^2), no product formed
         t = 1.0 + tr
         if rule == "code":
             t = L.shape[0] * t
-        return xp.asarray(t)
+        return t
     N = L @ A if N is None else N
     if rule == "spectral":
-        nrm = linalg.norm_2(N, assume_symmetric=False)
+        nrm = linalg.norms._norm_2_general(N, xp)  # norm_2(N, assume_symmetric=False), its checks folded in
     else:  # "frobenius", or "code" with the alternating scheme
-        nrm = linalg._norm_fro(N, xp)  # N is formed here from checked L, A: checked by the kernel's own max
-    return xp.asarray(1.0 + nrm)
+        nrm = linalg.norms._fro_value(N, xp)  # N is formed here from checked L, A: checked by the kernel's own max
+    return 1.0 + nrm
 
 
 def t_k(L, G, R=None, rule: str = "spectral", *, scheme: str | None = None, check: bool = True):
@@ -404,7 +414,7 @@ def mode_update(factors: Sequence, G, k: int, t_rule: str = "spectral", *, schem
     L = damp(L, damping, check=check)
     xp = backend.namespace(L, A)
     N = L @ A  # formed once: t's norm and Eq. (13)'s L - N L / t both need it
-    t = _t_value_of(L, A, N, t_rule, scheme, xp)
+    t = _t_scalar(L, A, N, t_rule, scheme, xp)
     return _sym(L - (N @ L) / t, xp)
 
 
@@ -434,6 +444,8 @@ def damp(L, eps: float, *, check: bool = True):
       ValueError: eps ||L||_2 >= 1 (errata 13: with the KrADagrad* code's L_0 = I/eps the damped factor is 0).
         The test costs nothing when eps ||L||_F < 1 (||L||_2 <= ||L||_F); otherwise one eigvalsh decides.
     """
+    if eps.__class__ is float and eps == 0.0 and not check:  # what the checks below would pass and return
+        return L
     eps = validate.real_scalar(eps, "eps", low=0.0)
     if check:
         _check_factor(L, "L")
@@ -470,6 +482,8 @@ def decay(L, beta2: float, *, check: bool = True):
     Returns:
       (d, d) matrix in L's dtype.
     """
+    if beta2.__class__ is float and beta2 == 1.0 and not check:  # what the checks below would pass and return
+        return L
     beta2 = validate.real_scalar(beta2, "beta2", low=0.0, high=1.0, low_open=True)
     if check:
         _check_factor(L, "L")

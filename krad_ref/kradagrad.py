@@ -38,7 +38,6 @@ are tested against k or s respectively, exactly as in the code.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any, NamedTuple
 
@@ -140,11 +139,22 @@ def _check_update(grad, state, config, Config, State, alg: str):
     return xp
 
 
-@functools.lru_cache(maxsize=64)
 def _resolved(config):
-    """``config.resolved()``, once per distinct config: a frozen dataclass, so equal configs resolve equally, and
-    the replace-and-revalidate it costs (~20 us) is paid once, not on every update."""
-    return config.resolved()
+    """``config.resolved()``, once per config object: a frozen dataclass, so the replace-and-revalidate it costs
+    (~20 us) is paid once, not on every update (twice per update: the overflow guard's limit and the update).
+    Keyed by identity (hashing a dataclass hashes every field on each lookup); the entry holds the config, so its
+    id cannot be reused while cached."""
+    hit = _RESOLVED.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    if len(_RESOLVED) >= 64:
+        _RESOLVED.clear()
+    r = config.resolved()
+    _RESOLVED[id(config)] = (config, r)
+    return r
+
+
+_RESOLVED: dict = {}
 
 
 def _count(k: int, like, xp):
@@ -183,8 +193,8 @@ def _root(L, exponent: float, prev, *, method: str, root_dtype, shift: float, cl
             w = xp.where(w > 0, w, xp.zeros_like(w))
             X = (V * w**exponent) @ xp.matrix_transpose(V)
             X = (X + xp.matrix_transpose(X)) / 2
-        else:
-            X = linalg.psd_power(A, exponent, check=False)
+        else:  # psd_power(A, exponent, check=False) without re-validating the config's own options
+            X = linalg._psd_power(A, exponent, xp)
     except ValueError as exc:
         raise ValueError(
             f"factor of mode {mode} is no longer positive semi-definite ({exc}); in float32 this happens when "
@@ -330,7 +340,7 @@ def _grad_limit(config, grad, xp) -> float:
     # <= 2 ||G||_F^2 ||L||_2 ||R||_2, ||L||_2, ||R||_2 <= s = max(1, init_scale) (beta2 = 1: the updates only shrink
     # the factors). Order p > 2 reaches the same s^2 (measured: the Grams of a (2, 3, 2) tensor overflow at the
     # matrix case's norm). Reference-code KrADagrad* (L_0 = 1e12 I) accepts ||G||_F <= 1.3e7 in float32.
-    s = max(1.0, config.resolved().init_scale)
+    s = max(1.0, _resolved(config).init_scale)  # cached: resolving replaces and revalidates the config
     return algorithm.overflow_limit(grad.dtype, xp, power=2, factor=0.5 / s ** min(grad.ndim, 2))
 
 

@@ -45,7 +45,7 @@ def mode_product(X, M, k: int):
 def _mode_product(X, M, k: int, xp):
     """:func:`mode_product` for checked arguments (0 <= k < X.ndim, M of shape (r, d_k)): the update's kernel."""
     if X.ndim == 2:  # plain matmul: the common case, and one GEMM without a transposed copy
-        return M @ X if k == 0 else X @ xp.matrix_transpose(M)
+        return M @ X if k == 0 else X @ M.T  # .T of a matrix: matrix_transpose without a call
     Y = xp.tensordot(M, X, axes=([1], [k]))  # new mode first
     return xp.moveaxis(Y, 0, k)
 
@@ -84,7 +84,7 @@ def _cross_gram(X, Y, k: int, xp):
     if X.ndim == 1:
         return X[:, None] * Y[None, :]
     if X.ndim == 2:
-        return X @ xp.matrix_transpose(Y) if k == 0 else xp.matrix_transpose(X) @ Y
+        return X @ Y.T if k == 0 else X.T @ Y
     others = [j for j in range(X.ndim) if j != k]
     return xp.tensordot(X, Y, axes=(others, others))
 

@@ -387,21 +387,39 @@ def inverse_root(S, e, config: Config, *, previous=None):
     e = validate.real_scalar(e, "e", low=0.0, low_open=True)
     out_dtype = S.dtype
     # the one cast that decides the root's precision (stat dtype -> root dtype)
-    A = xp.astype(S, _dtype_of(config.root_dtype, S.dtype, xp), copy=False)
+    A = backend.astype(S, _dtype_of(config.root_dtype, S.dtype, xp), xp, copy=False)
     if config.variant == "reference-code":
         P = _code_root(A, e, config, xp)
     elif config.root_method == "eigh":
         # S is checked in its own dtype; the eigenvalue tolerances follow S's rounding, not the root dtype's
         # (a float32 statistic cast to float64 keeps its float32-sized negative eigenvalues)
-        validate.symmetric(S, "S", xp=xp)
-        P = linalg.psd_power(A, -1.0 / e, eps=_root_eps(config), eps_mode=config.eps_mode, rcond=config.rcond,
-                             check=False, source_dtype=S.dtype)
+        _check_symmetric(S, xp)
+        P = _eigh_root(A, e, config, S.dtype, xp)
     elif config.root_method == "svd":
-        validate.symmetric(S, "S", xp=xp)
+        _check_symmetric(S, xp)
         P = _svd_root(A, e, config, xp)
     else:
         P = _newton_root(A, S, e, config, xp, previous)
-    return xp.astype(P, out_dtype, copy=False)  # roots live in the stat dtype (the code casts back to the statistic's)
+    return backend.astype(P, out_dtype, xp, copy=False)  # roots live in the stat dtype (the code casts back)
+
+
+def _check_symmetric(S, xp) -> None:
+    """``validate.symmetric(S, "S")`` for a square S (its finiteness test is free for a statistic the running
+    update has verified before the roots, ``algorithm.check_finite_arrays``)."""
+    validate.finite(S, "S", xp=xp)
+    validate._symmetric_within(S, "S", None, xp)
+
+
+def _eigh_root(A, e, config, source_dtype, xp):
+    """``linalg.psd_power(A, -1/e, eps=..., eps_mode, rcond, check=False, source_dtype)``: a :class:`Config` has
+    validated these options at construction (the same bounds), so they go to the kernel without a second check."""
+    if not isinstance(config, Config):
+        return linalg.psd_power(A, -1.0 / e, eps=_root_eps(config), eps_mode=config.eps_mode, rcond=config.rcond,
+                                check=False, source_dtype=source_dtype)
+    rule_dtype = A.dtype if backend.unit_roundoff(A.dtype) >= backend.unit_roundoff(source_dtype) else source_dtype
+    rcond = None if config.rcond is None else float(config.rcond)
+    return linalg._psd_power(A, -1.0 / e, xp, eps=float(_root_eps(config)), eps_mode=config.eps_mode, rcond=rcond,
+                             rule_dtype=rule_dtype)
 
 
 def _root_eps(config: Config) -> float:

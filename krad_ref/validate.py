@@ -11,6 +11,7 @@ computation of size n, is off by at most a small multiple of n u ||A||; anything
 from __future__ import annotations
 
 import math
+import threading
 from numbers import Integral, Real
 
 from . import backend
@@ -76,9 +77,41 @@ def square(A, name: str, *, xp=None):
     return xp
 
 
+# ---------------------------------------------------------------------------------------------------------
+# arrays known to be finite (the bookkeeping of ``algorithm.overflow_guard``'s "checking each array once")
+
+_LOCAL = threading.local()  # .frames: one dict per guarded update in progress on this thread, innermost last
+_SEALED: dict = {}  # id -> weakref of a sealed (read-only, verified) ndarray; removed when the array is freed
+
+
+def _frame():
+    """The running guarded update's record of the arrays it has verified finite (id -> array), or None."""
+    frames = getattr(_LOCAL, "frames", None)
+    return frames[-1] if frames else None
+
+
+def _known_finite(a, frame) -> bool:
+    """``a`` was verified finite earlier in the running update, or is a sealed state array that nobody can have
+    written since (still that object, still read-only)."""
+    if frame is not None and frame.get(id(a)) is a:
+        return True
+    ref = _SEALED.get(id(a))
+    return ref is not None and ref() is a and not a.flags.writeable
+
+
+def _forget(key, ref):
+    if _SEALED.get(key) is ref:
+        del _SEALED[key]
+
+
 def finite(x, name: str, *, xp=None):
-    """Check every entry of ``x`` is finite (no NaN, no inf)."""
+    """Check every entry of ``x`` is finite (no NaN, no inf). Free for an array already verified in the running
+    update, or sealed (``algorithm.overflow_guard``): its entries cannot have changed since."""
+    if _known_finite(x, _frame()):
+        return backend.namespace(x) if xp is None else xp
     xp = backend.namespace(x) if xp is None else xp
+    if bool(backend.all_finite(x, xp)):  # one test; the entries are counted only for the message
+        return xp
     bad = ~xp.isfinite(x)
     if bool(xp.any(bad)):
         count = int(xp.sum(xp.astype(bad, xp.int64)))
@@ -97,12 +130,21 @@ def symmetric(A, name: str, *, rtol: float | None = None, xp=None):
     """
     xp = square(A, name, xp=xp)
     finite(A, name, xp=xp)
+    _symmetric_within(A, name, rtol, xp)
+    return xp
+
+
+def _symmetric_within(A, name: str, rtol, xp) -> None:
+    """:func:`symmetric`'s tolerance test for a square A already known to be finite."""
+    # an exactly symmetric A has max|A - A^T| = 0 <= tol whatever tol is: one comparison settles it (the common
+    # case: a statistic formed by ?syrk, or a sum of such), and the tolerance is computed only for the others
+    if bool(xp.all(A == backend.transpose_for_reading(A, xp))):
+        return
     n = A.shape[0]
     tol = (SYM_TOL_FACTOR * n * backend.unit_roundoff(A.dtype) if rtol is None else rtol) * _max_abs(A, xp)
     asym = _max_abs(A - xp.matrix_transpose(A), xp)
     if asym > tol:
         raise ValueError(f"{name}: expected a symmetric matrix, but max|{name} - {name}^T| = {asym:.3g} > tol = {tol:.3g}")
-    return xp
 
 
 def zero_tolerance(lam_max, *, n: int, dtype, rcond=None):
@@ -246,13 +288,20 @@ def norm_limit(x, name: str, *, limit: float, what: str, xp=None) -> None:
     One reduction (max|x|) decides when max|x| sqrt(size) <= limit; otherwise ||x||_F is computed as
     max|x| ||x / max|x|||_F, which cannot overflow itself. An x holding inf or NaN is left to :func:`finite`.
     """
+    _norm_limit(x, name, limit=limit, what=what, xp=xp)
+
+
+def _norm_limit(x, name: str, *, limit: float, what: str, xp=None) -> float:
+    """:func:`norm_limit`, returning max|x| (0.0 for an empty x): NaN or inf exactly when x holds a NaN or inf (max
+    propagates NaN, the standard's rule), so a caller learns whether x is finite without another pass."""
     xp = backend.namespace(x) if xp is None else xp
     if x.size == 0:
-        return
-    m = float(xp.max(xp.abs(x)))
+        return 0.0
+    m = float(backend.max_abs(x, xp))
     if m * math.sqrt(x.size) <= limit or not math.isfinite(m):
-        return
+        return m
     nrm = m * float(xp.linalg.vector_norm(x / m))
     if not nrm <= limit:
         raise OverflowLimitError(f"{name}: ||{name}||_F = {nrm:.3g} is above the overflow limit {limit:.3g} of "
                                  f"{what} in {backend.dtype_name(x.dtype)}")
+    return m

@@ -29,6 +29,7 @@ from ._common import DIVERGENCE_RATIO
 from .geomean import geometric_mean
 from .norms import _norm_fro, norm_2, norm_fro, norm_trace  # noqa: F401 - krad.py calls linalg._norm_fro
 from .psd import EPS_MODES, eigh_psd, inv_root_psd, psd_power, sqrt_psd
+from .psd import _psd_power  # noqa: F401 - the optimizers' roots call the kernel of psd_power
 from .roots import Array  # noqa: F401 - the old module's annotation alias, still importable from here
 from .roots import NewtonSchulzResult, RootResult, coupled_newton_inv_root, newton_schulz, psd_root_iteration
 from .vec_kron import kron, sym, unvec, vec

@@ -53,9 +53,26 @@ def norm_2(A, *, assume_symmetric=None):
         validate.square(A, "A", xp=xp)
         w = backend.eigvalsh(A)
         return _as_0d(xp.max(xp.abs(xp.stack([w[0], w[-1]]))), xp)
+    return _norm_2_gram(A, _max_abs(A, xp), xp)
+
+
+def _norm_2_general(A, xp):
+    """``norm_2(A, assume_symmetric=False)`` of a 2-D real floating A whose finiteness the caller has not checked
+    (KrADagrad's spectral t of N = L A): max|A| is inf or NaN exactly when A has such an entry, and then
+    ``validate.finite`` raises norm_2's own message, so the kernel costs no separate finiteness pass."""
+    if A.size == 0:
+        return _zero_d(0.0, A, xp)
+    mx = _max_abs(A, xp)
+    if not math.isfinite(mx):
+        validate.finite(A, "A", xp=xp)
+    return _norm_2_gram(A, mx, xp)
+
+
+def _norm_2_gram(A, mx: float, xp):
+    """sqrt(lambda_max) of the smaller Gram matrix of a finite, non-empty A with max|A| = ``mx``."""
     m, n = A.shape
     # scaled by a power of two s ~ max|A| (exact: same digits) so that the Gram's squares cannot overflow
-    s = _pow2_scale(_max_abs(A, xp))
+    s = _pow2_scale(mx)
     As = A / s if s != 1.0 else A
     At = xp.matrix_transpose(As)
     gram = At @ As if n <= m else As @ At
@@ -94,13 +111,19 @@ def _norm_fro(A, xp):
     kernel costs no separate finiteness pass and returns the same bits and messages as norm_fro."""
     if A.size == 0:
         return _zero_d(0.0, A, xp)
-    m = xp.max(xp.abs(A))
+    return _as_0d(_fro_value(A, xp), xp)
+
+
+def _fro_value(A, xp):
+    """:func:`_norm_fro` of a non-empty A as the reduction returns it (a NumPy scalar, not yet a 0-d array; the
+    same value, for callers that only compute with it)."""
+    m = backend.max_abs(A, xp)
     mf = float(m)
     if not math.isfinite(mf):
         validate.finite(A, "A", xp=xp)
     if mf == 0.0:
         return _zero_d(0.0, A, xp)
-    return _as_0d(m * xp.linalg.vector_norm(A / m), xp)
+    return m * backend.vector_norm(A / m, xp)
 
 
 def norm_trace(A):

@@ -109,7 +109,6 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rcond=None, atol=Non
     eps = validate.real_scalar(eps, "eps", low=0.0)
     validate.one_of(eps_mode, "eps_mode", EPS_MODES)
     validate.one_of(negative, "negative", ("clip", "raise"))
-    n = A.shape[0]
     # the rule's dtype: the coarser of A's and the one A was computed in (where its rounding came from)
     rule_dtype = A.dtype if source_dtype is None or backend.unit_roundoff(A.dtype) >= backend.unit_roundoff(
         source_dtype) else source_dtype
@@ -123,10 +122,20 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rcond=None, atol=Non
             raise ValueError(f"rcond: only used with eps_mode='pinv', got eps_mode={eps_mode!r}")
         if atol is not None:
             raise ValueError(f"atol: only used with eps_mode='pinv', got eps_mode={eps_mode!r}")
-
     # eigh reads one triangle; averaging the two only matters for an input checked as symmetric within rounding
     # (check=True), so with check=False the caller's exactly symmetric A goes in as it is (saves an O(n^2) pass)
-    w, V = backend.eigh(_sym(A, xp) if check else A)
+    return _psd_power(_sym(A, xp) if check else A, p, xp, eps=eps, eps_mode=eps_mode, rcond=rcond, atol=atol,
+                      negative=negative, rule_dtype=rule_dtype)
+
+
+def _psd_power(A, p: float, xp, *, eps: float = 0.0, eps_mode: str = "absolute", rcond=None, atol=None,
+               negative: str = "clip", rule_dtype=None):
+    """:func:`psd_power`'s kernel for checked options and an A that is exactly symmetric (eigh reads its lower
+    triangle): the optimizers' roots call it with their own validated state and config, so that the options are
+    not validated again on every root. ``rule_dtype``: the dtype of the numerical-rank rule (default A's)."""
+    n = A.shape[0]
+    rule_dtype = A.dtype if rule_dtype is None else rule_dtype
+    w, V = backend.eigh(A)
     lam_min = float(w[0])
     lam_max = _max_abs(w, xp)
     tol = validate.zero_tolerance(lam_max, n=n, dtype=rule_dtype)
@@ -138,11 +147,12 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rcond=None, atol=Non
         raise ValueError(
             f"A: lambda_min = {lam_min:.3g} < 0 (rounding: within tol = {tol:.3g}); pass negative='clip' to treat it as 0"
         )
-    zero = xp.zeros_like(w)
+    zero = backend.zeros_like(w, xp)
     wc = xp.where(w > 0, w, zero)  # clip rounding negatives to 0
 
     if eps_mode == "pinv":
-        thresh = max(atol, validate.zero_tolerance(lam_max, n=n, dtype=rule_dtype, rcond=rcond))
+        tau = validate.zero_tolerance(lam_max, n=n, dtype=rule_dtype, rcond=rcond)
+        thresh = max(0.0 if atol is None else atol, tau)
         keep = wc > thresh
         if p == 0:
             f = xp.where(keep, xp.ones_like(w), zero)
@@ -162,7 +172,7 @@ def psd_power(A, p, *, eps=0.0, eps_mode: str = "absolute", rcond=None, atol=Non
             if not wf_min > 0:  # shift underflowed against a zero eigenvalue
                 raise ValueError(f"A: regularised lambda_min = {wf_min:.3g} is not positive; increase eps")
         f = xp.ones_like(w) if p == 0 else wf ** p
-    X = (V * f) @ xp.matrix_transpose(V)
+    X = (V * f) @ V.T  # V is (n, n): .T is matrix_transpose, without the compatibility layer's call
     return _sym(X, xp)
 
 
