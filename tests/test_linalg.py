@@ -1085,3 +1085,12 @@ def test_psd_power_validates_atol():
 def test_norm_fro_names_a_non_finite_argument():
     with pytest.raises(ValueError, match=r"^A: expected finite values, got 1 NaN or inf entry"):
         la.norm_fro(np.array([[1.0, math.inf], [0.0, 1.0]]))
+
+
+def test_psd_root_iteration_first_root_is_the_symmetrised_input():
+    # A^{1/1} = A with no iteration: sym(A) is exact here (the off-diagonal pair is equal), every field is exact.
+    A = np.array([[2.0, 0.5], [0.5, 3.0]])
+    r = la.psd_root_iteration(A, 1)
+    np.testing.assert_array_equal(np.asarray(r.root), A)
+    assert (r.iterations, r.residual, r.converged, r.fallback) == (0, 0.0, True, False)
+    assert type(r.iterations) is int and type(r.residual) is float and type(r.converged) is bool
