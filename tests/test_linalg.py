@@ -1094,3 +1094,10 @@ def test_psd_root_iteration_first_root_is_the_symmetrised_input():
     np.testing.assert_array_equal(np.asarray(r.root), A)
     assert (r.iterations, r.residual, r.converged, r.fallback) == (0, 0.0, True, False)
     assert type(r.iterations) is int and type(r.residual) is float and type(r.converged) is bool
+
+
+def test_psd_root_iteration_names_a_warm_start_from_another_library():
+    xs = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match=r"^X0: array library array_api_strict\._array_object\.Array does not match "
+                                        r"A's numpy\.ndarray$"):
+        la.psd_root_iteration(np.eye(2), 2, X0=xs.asarray([[1.0, 0.0], [0.0, 1.0]]))
