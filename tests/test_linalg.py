@@ -1300,3 +1300,52 @@ def test_psd_root_iteration_refuses_a_seed_just_past_the_commutator_bound():
                                            r"\(warm start\); seed does not commute with A \(relative commutator "
                                            r"7\.7e-15\)$"):
         la.psd_root_iteration(np.diag([1.0, 4.0]), 2, X0=X0, on_fail="raise")
+# --- argument validation the mutation run found unasserted (tests/mutation_linalg.md) --------------------------
+
+
+@pytest.mark.parametrize("fn", [lambda A, **kw: la.psd_root_iteration(A, 2, **kw),
+                                lambda A, **kw: la.newton_schulz(A, **kw)], ids=["psd_root_iteration", "newton_schulz"])
+def test_root_iterations_validate_tol_and_max_iter(fn):
+    # tol is a strictly positive target: 0 and negatives are refused with a message opening with the argument's
+    # name; a positive tol below 1 is accepted (the bound is 0, open).
+    A = np.diag([4.0, 9.0])
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match=r"^tol: expected a value > 0(\.0)?, got"):
+            fn(A, tol=bad)
+    fn(A, tol=0.5)
+    with pytest.raises(ValueError, match=r"^max_iter: expected an integer >= 1, got 0"):
+        fn(A, max_iter=0)
+
+
+def test_psd_power_validates_atol():
+    A = np.diag([4.0, 1.0])
+    with pytest.raises(ValueError, match=r"^atol: expected a value >= 0(\.0)?, got -1"):
+        la.psd_power(A, -0.5, eps_mode="pinv", atol=-1.0)
+    with pytest.raises(ValueError, match=r"^rcond: expected a value >= 0(\.0)?, got -1"):
+        la.psd_power(A, -0.5, eps_mode="pinv", rcond=-1.0)
+    with pytest.raises(ValueError, match=r"^atol: only used with eps_mode='pinv', got eps_mode='absolute'"):
+        la.psd_power(A, -0.5, atol=1.0)
+    # atol = 0.5 < 1 is valid and below both eigenvalues, so nothing is truncated: diag(4, 1)^{-1/2} = diag(1/2, 1),
+    # exact in binary64 (a power of two and one; eigh of a diagonal matrix is exact).
+    np.testing.assert_array_equal(np.asarray(la.psd_power(A, -0.5, eps_mode="pinv", atol=0.5)), np.diag([0.5, 1.0]))
+
+
+def test_norm_fro_names_a_non_finite_argument():
+    with pytest.raises(ValueError, match=r"^A: expected finite values, got 1 NaN or inf entry"):
+        la.norm_fro(np.array([[1.0, math.inf], [0.0, 1.0]]))
+
+
+def test_psd_root_iteration_first_root_is_the_symmetrised_input():
+    # A^{1/1} = A with no iteration: sym(A) is exact here (the off-diagonal pair is equal), every field is exact.
+    A = np.array([[2.0, 0.5], [0.5, 3.0]])
+    r = la.psd_root_iteration(A, 1)
+    np.testing.assert_array_equal(np.asarray(r.root), A)
+    assert (r.iterations, r.residual, r.converged, r.fallback) == (0, 0.0, True, False)
+    assert type(r.iterations) is int and type(r.residual) is float and type(r.converged) is bool
+
+
+def test_psd_root_iteration_names_a_warm_start_from_another_library():
+    xs = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match=r"^X0: array library array_api_strict\._array_object\.Array does not match "
+                                        r"A's numpy\.ndarray$"):
+        la.psd_root_iteration(np.eye(2), 2, X0=xs.asarray([[1.0, 0.0], [0.0, 1.0]]))
