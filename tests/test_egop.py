@@ -1028,6 +1028,9 @@ def test_partial_basis_completion_against_mp(xp):
     want = PM.from_mp(mp_gram_schmidt(Pf))
     tol = PM.tolerance("float64", n=d, cond=np.linalg.cond(Pf))
     np.testing.assert_allclose(Q[:, k:], want, rtol=0, atol=tol)
+    # d = 1: the completion of no vectors is z / |z| = sign(z) (the 1 x 1 Q of z = Q R with R > 0), exactly
+    z = np.random.default_rng(seed).standard_normal((1, 1))
+    np.testing.assert_array_equal(np_(egop.partial_basis(asx(xp, np.zeros((1, 0))), seed=seed)), np.sign(z))
     # float32 in, float32 out: the Gaussian block is cast to Vk's dtype
     P32 = egop.partial_basis(asx(xp, Vk, xp.float32), seed=seed)
     assert P32.dtype == xp.float32
@@ -1342,3 +1345,22 @@ def test_principal_angles_both_branches_and_unequal_dims(xp):
         egop.principal_angles(asx(xp, np.ones(4)), asx(xp, B))
     with pytest.raises(ValueError, match=r"^B: expected a 2-D array"):
         egop.principal_angles(asx(xp, A), asx(xp, np.ones(4)))
+
+
+@pytest.mark.parametrize("method", egop.METHODS)
+def test_egop_of_one_coordinate_and_of_one_sample(xp, method):
+    """Hand values at the edges d = 1 and M = 1 (Algorithm 1 steps 3-4): G = [[3, -1]] gives the 1 x 1 EGOP
+    (9 + 1)/2 = 5 with V = [[1]]; G = [[3], [4]] gives E = g g^T = [[9, 12], [12, 16]], lambda = (25, 0) and
+    v_1 = (0.6, 0.8). A few roundings of O(1) values: c n u with n = 2 (cond 1; the eigenvector's gap is 25)."""
+    tol = PM.tolerance("float64", n=2)
+    r = egop.egop_from_gradients(asx(xp, [[3.0, -1.0]]), method=method)
+    np.testing.assert_allclose(np_(r.egop), [[5.0]], rtol=tol)
+    np.testing.assert_allclose(np_(r.eigenvalues), [5.0], rtol=tol)
+    np.testing.assert_array_equal(np_(r.V), [[1.0]])
+    r = egop.egop_from_gradients(asx(xp, [[3.0], [4.0]]), method=method)
+    np.testing.assert_allclose(np_(r.egop), [[9.0, 12.0], [12.0, 16.0]], rtol=0, atol=tol * 25)
+    np.testing.assert_allclose(np_(r.eigenvalues), [25.0, 0.0], rtol=0, atol=tol * 25)
+    np.testing.assert_allclose(np_(r.V)[:, 0], [0.6, 0.8], rtol=0, atol=tol)
+    np.testing.assert_allclose(np.abs(np_(r.V)[:, 1]), [0.8, 0.6], rtol=0, atol=tol)
+    with pytest.raises(ValueError, match=r"^G: expected a non-empty \(d, M\) gradient bundle, got shape \(0, 2\)$"):
+        egop.egop_from_gradients(asx(xp, np.ones((0, 2))), method=method)
