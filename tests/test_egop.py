@@ -935,6 +935,7 @@ def test_orthonormality_tolerance_boundary(xp):
         egop.reparameterize(None, g, V(1, 11))                              # 22 u > 20 u
     with pytest.raises(ValueError, match=r"^Vk: expected orthonormal columns"):
         egop.partial_basis(V(2, 21)[:, :1], seed=0)                          # one column: 42 u > 40 u
+    assert egop.partial_basis(V(2, 15)[:, :1], seed=0).shape == (2, 2)      # 30 u <= 20 n u, n = d = 2 rows
 
 
 def test_block_basis_checks_name_the_block(xp):
@@ -1261,28 +1262,33 @@ def test_kronecker_basis_of_V_sign_of_a_symmetric_V(xp):
 
 
 def test_density_measure_and_diagnostics_hand_values(xp):
-    """lambda = (4, 1), v_1 = (0.6, 0.8), v_2 = (-0.8, 0.6): sr_f = (2 + 1)/2 = 1.5 (Eq. 3), Frobenius form
-    5/4, beta = 1.4^2 / 2 = 0.98, the general measure max(0.98, 0.25 * 0.98) = 0.98, gain = 1.5 / (0.98 * 2),
-    lambda_1 = 4, M = the bundle's columns (None without one). density_measure normalizes the columns: V scaled
-    by (5, 2) gives the same value. Ratios of sums of <= 4 terms of the inexact 0.6, 0.8: c n u with n = 4."""
-    V = np.array([[0.6, -0.8], [0.8, 0.6]])
+    """density_measure normalizes V's columns and takes the largest eigenvalue wherever it is:
+    lambda = (4, 1), V = (0.6, 0.8) and (-0.8, 0.6) scaled by (5, 2) gives max(0.98, 0.25 * 0.98) = 0.98; lambda =
+    (1, 4) with v = (0.6, 0.8), (1, 0) gives max(0.245, 0.5) = 0.5. diagnostics of lambda = (4, 1, 0) and
+    V = [(0.6, 0.8, 0), e3, (-0.8, 0.6, 0)]: sr_f = (2 + 1 + 0)/2 = 1.5 (Eq. 3), Frobenius form 5/4, beta =
+    ||v_1||_1^2 / 3 = 1.96/3, the general measure max(1.96/3, (1/4)(1/3), 0) = 1.96/3, gain = 1.5 / 1.96,
+    lambda_1 = 4, d = 3, M = the bundle's columns (None without one). Ratios of sums of <= 4 terms of the inexact
+    0.6, 0.8: c n u with n = 4."""
     lam = asx(xp, [4.0, 1.0])
 
     def near(want):
         return pytest.approx(want, rel=PM.tolerance("float64", n=4), abs=0)
 
-    assert float(egop.density_measure(lam, asx(xp, V * np.array([5.0, 2.0])))) == near(0.98)
-    # lambda_1 is the largest entry, wherever it is: (1/4) 0.98 = 0.245 for (0.6, 0.8), 1 * 1/2 for (1, 0)
+    V2 = np.array([[0.6, -0.8], [0.8, 0.6]])
+    assert float(egop.density_measure(lam, asx(xp, V2 * np.array([5.0, 2.0])))) == near(0.98)
     assert float(egop.density_measure(asx(xp, [1.0, 4.0]), asx(xp, [[0.6, 1.0], [0.8, 0.0]]))) == near(0.5)
-    res = egop.EgopResult(egop=None, grads=asx(xp, np.ones((2, 7))), eigenvalues=lam, V=asx(xp, V), samples=None)
+    V = np.array([[0.6, 0.0, -0.8], [0.8, 0.0, 0.6], [0.0, 1.0, 0.0]])
+    res = egop.EgopResult(egop=None, grads=asx(xp, np.ones((3, 7))), eigenvalues=asx(xp, [4.0, 1.0, 0.0]),
+                          V=asx(xp, V), samples=None)
     dg = egop.diagnostics(res)
-    assert (dg.d, dg.M, dg.lambda_1) == (2, 7, 4.0)
+    assert (dg.d, dg.M, dg.lambda_1) == (3, 7, 4.0)
     assert dg.stable_rank == near(1.5) and dg.stable_rank_frobenius == near(1.25)
-    assert dg.beta == near(0.98) and dg.density_measure == near(0.98)
-    assert dg.gain == near(1.5 / (0.98 * 2))
+    assert dg.beta == near(1.96 / 3) and dg.density_measure == near(1.96 / 3)
+    assert dg.gain == near(1.5 / 1.96)
     assert egop.diagnostics(res._replace(grads=None)).M is None
-    with pytest.raises(ValueError, match=r"^V: expected shape \(2, 2\), got \(2, 3\)$"):
-        egop.density_measure(lam, asx(xp, np.ones((2, 3))))
+    for shape in ((2, 3), (3, 2)):
+        with pytest.raises(ValueError, match=r"^V: expected shape \(2, 2\), got \(%d, %d\)$" % shape):
+            egop.density_measure(lam, asx(xp, np.ones(shape)))
     with pytest.raises(ValueError, match=r"^V: expected a 2-D array"):
         egop.density_measure(lam, asx(xp, np.ones(2)))
 
@@ -1294,6 +1300,8 @@ def test_leading_density_hand_values(xp):
     tol = PM.tolerance("float64", n=2)
     assert float(egop.leading_density(v)) == pytest.approx(0.98, rel=tol, abs=0)
     assert float(egop.leading_density(v, form="l1")) == pytest.approx(1.4 / math.sqrt(2), rel=tol, abs=0)
+    assert float(egop.leading_density(asx(xp, [-2.0]))) == 1.0             # d = 1: |v / |v||_1 = 1 exactly
+    assert float(egop.stable_rank(asx(xp, [3.0]))) == 1.0                  # one eigenvalue: sqrt(3)/sqrt(3)
     with pytest.raises(ValueError, match=r"^v: expected a non-zero vector$"):
         egop.leading_density(asx(xp, np.zeros(0)))
     with pytest.raises(ValueError, match=r"^v: expected a 1-D array"):
@@ -1337,8 +1345,8 @@ def test_principal_angles_both_branches_and_unequal_dims(xp):
     np.testing.assert_allclose(np_(egop.principal_angles(asx(xp, A), asx(xp, B))), [a, b], rtol=tol, atol=0)
     np.testing.assert_allclose(np_(egop.principal_angles(asx(xp, A[:, :1]), asx(xp, B))), [a], rtol=tol, atol=0)
     np.testing.assert_allclose(np_(egop.principal_angles(asx(xp, B), asx(xp, A[:, :1]))), [a], rtol=tol, atol=0)
-    empty = egop.principal_angles(asx(xp, np.zeros((4, 0))), asx(xp, B, xp.float32))
-    assert empty.shape == (0,) and empty.dtype == xp.float64
+    empty = egop.principal_angles(asx(xp, np.zeros((4, 0)), xp.float32), asx(xp, B))
+    assert empty.shape == (0,) and empty.dtype == xp.float32                  # no angles, in A's dtype
     with pytest.raises(ValueError, match=r"^B: expected 4 rows like A, got 3$"):
         egop.principal_angles(asx(xp, A), asx(xp, np.ones((3, 1))))
     with pytest.raises(ValueError, match=r"^A: expected a 2-D array"):
@@ -1364,3 +1372,81 @@ def test_egop_of_one_coordinate_and_of_one_sample(xp, method):
     np.testing.assert_allclose(np.abs(np_(r.V)[:, 1]), [0.8, 0.6], rtol=0, atol=tol)
     with pytest.raises(ValueError, match=r"^G: expected a non-empty \(d, M\) gradient bundle, got shape \(0, 2\)$"):
         egop.egop_from_gradients(asx(xp, np.ones((0, 2))), method=method)
+
+
+def test_objects_with_a_shape_but_no_dtype_are_not_arrays(xp):
+    """An array has both .shape and .dtype; a memoryview has only .shape and must take the non-array route
+    everywhere, with the message of that route."""
+    mv = memoryview(np.eye(2))
+    with pytest.raises(TypeError, match=r"^mean: expected a real number, got memoryview$"):
+        egop.gaussian_sampler(mv, d=2, xp=xp)
+    with pytest.raises(TypeError, match=r"^scale: expected a real number, got memoryview$"):
+        egop.gaussian_sampler(asx(xp, [0.0, 0.0]), mv)
+    with pytest.raises(TypeError, match=r"^V: expected an array, got memoryview$"):
+        egop.to_reparam(asx(xp, np.ones(2)), mv)
+    with pytest.raises(TypeError, match=r"^grad_fn\(X\[0\]\): expected an array, got memoryview$"):
+        egop.egop_from_samples(lambda x: memoryview(np.ones(2)), asx(xp, np.ones((2, 2))))
+
+
+def test_egop_from_samples_with_one_sample_or_one_coordinate(xp):
+    """grad = 2 x on X = [[1.5, -2]] (M = 1): G = [[3], [-4]], E = [[9, -12], [-12, 16]]; on X = [[1], [2], [3]]
+    (d = 1): E = 4 (1 + 4 + 9) / 3 = 56/3. Rounding of O(1) sums: c n u with n = 3."""
+    tol = PM.tolerance("float64", n=3)
+    r = egop.egop_from_samples(lambda x: 2.0 * x, asx(xp, [[1.5, -2.0]]))
+    np.testing.assert_allclose(np_(r.egop), [[9.0, -12.0], [-12.0, 16.0]], rtol=0, atol=tol * 16)
+    r = egop.egop_from_samples(lambda x: 2.0 * x, asx(xp, [[1.0], [2.0], [3.0]]))
+    np.testing.assert_allclose(np_(r.egop), [[56.0 / 3]], rtol=tol)
+
+
+def test_randomized_bases_at_the_size_limits(xp):
+    """ell = min(m, n) and k = min(d, M) are allowed: the range is then all of R^m, Q Q^T = I (c m u); ell is
+    capped by d and by M separately (k + oversample = 12 > 4); float32 stays float32."""
+    rng = np.random.default_rng(27)
+    A = rng.standard_normal((4, 6))
+    Q = np_(egop.randomized_range_finder(asx(xp, A), 4, seed=1))
+    np.testing.assert_allclose(Q @ Q.T, np.eye(4), rtol=0, atol=PM.tolerance("float64", n=4))
+    assert egop.randomized_range_finder(asx(xp, A, xp.float32), 2, seed=1).dtype == xp.float32
+    for G in (A, A.T):                                   # d = 4 < M = 6, then M = 4 < d = 6
+        lam, Vk = egop.randomized_leading_basis(asx(xp, G), 4, seed=2)
+        w, _ = mp_egop_eigsy_desc(G)
+        # ell = 4 = min(d, M): the subspace is the whole range of G, so lambda = s(G)^2 / M (Weyl, 20 d u lambda_1)
+        np.testing.assert_allclose(np_(lam), w[:4], rtol=0, atol=20 * 6 * U64 * w[0])
+        assert Vk.shape == (G.shape[0], 4)
+    lam, V = egop.partial_egop_basis(asx(xp, A), 4, seed=3)
+    assert V.shape == (4, 4)
+
+
+def test_nearest_kronecker_signs_at_small_scale_and_shape_rules(xp):
+    """The sign rules hold whatever the size of the entries: for A = 0.01 (B0 kron C0) (entries of B below 1)
+    B's largest |entry| is positive in the general case, and for a symmetric PSD A = 0.01 (SB kron SC) (trace of
+    B below 1) B is PSD with tr(B) > 0; B = 0.1 B0 sqrt(||C0||/||B0||) to c n u (n = 6 / 4, cond 1).
+    symmetric_psd is decided from the factor shapes: a symmetric A with non-square factors takes the general
+    route, and symmetric_psd=True with only one square factor is refused."""
+    for seed in range(4):
+        rng = np.random.default_rng(30 + seed)
+        B0, C0 = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
+        B0 *= np.sign(B0.flat[np.argmax(np.abs(B0))])
+        want = 0.1 * B0 * math.sqrt(np.linalg.norm(C0) / np.linalg.norm(B0))
+        B = np_(egop.nearest_kronecker(asx(xp, 0.01 * np.kron(B0, C0)), (2, 3), (3, 2)).B)
+        np.testing.assert_allclose(B, want, rtol=0, atol=PM.tolerance("float64", n=6) * np.linalg.norm(want))
+        Zb, Zc = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+        SB, SC = Zb @ Zb.T / 3, Zc @ Zc.T / 3
+        want = 0.1 * SB * math.sqrt(np.linalg.norm(SC) / np.linalg.norm(SB))
+        B = np_(egop.nearest_kronecker(asx(xp, 0.01 * np.kron(SB, SC)), (2, 2), (2, 2)).B)
+        np.testing.assert_allclose(B, want, rtol=0, atol=PM.tolerance("float64", n=4) * np.linalg.norm(want))
+    ap = egop.nearest_kronecker(asx(xp, np.eye(6)), (2, 3), (3, 2))          # symmetric A, non-square factors
+    assert ap.B.shape == (2, 3) and ap.C.shape == (3, 2)
+    with pytest.raises(ValueError, match=r"^symmetric_psd: needs square factor shapes$"):
+        egop.nearest_kronecker(asx(xp, np.ones((2, 6))), (2, 2), (1, 3), symmetric_psd=True)
+
+
+def test_kronecker_egop_basis_symmetrizes_its_factors(xp):
+    """kronecker_egop_basis treats its input as the EGOP (symmetric PSD) whatever its rounding: an asymmetry of
+    1e-10 (far outside the 8 n u detection band) still gives exactly symmetric B and C."""
+    rng = np.random.default_rng(28)
+    Z = rng.standard_normal((6, 10))
+    E = Z @ Z.T / 10
+    E[0, 1] += 1e-10
+    kb = egop.kronecker_egop_basis(asx(xp, E), (3, 2))
+    for F in (np_(kb.approx.B), np_(kb.approx.C)):
+        np.testing.assert_array_equal(F, F.T)
