@@ -16,6 +16,7 @@ Ground truth: the float inputs are converted to mpmath exactly and eigendecompos
 from __future__ import annotations
 
 import math
+import re
 
 import mpmath
 import numpy as np
@@ -754,7 +755,8 @@ def test_gaussian_sampler_values_and_names(xp):
     X = egop.gaussian_sampler(asx(xp, mean), asx(xp, sc, xp.float32))(M, 6)
     assert X.dtype == xp.float64
     np.testing.assert_array_equal(np_(X), mean + sc * Z)
-    assert egop.gaussian_sampler(asx(xp, mean), dtype=xp.float64).d == d      # dtype equal to the mean's: accepted
+    s = egop.gaussian_sampler(asx(xp, mean), dtype=xp.float64)              # dtype equal to the mean's: accepted
+    np.testing.assert_array_equal(np_(s(M, 6)), mean + Z)                   # default scale 1: mean + z exactly
 
 
 def test_gaussian_sampler_bad_inputs_name_the_argument(xp):
@@ -787,6 +789,8 @@ def test_fix_signs_hand_values(xp):
     V = [[0.6, -2.0], [-0.8, 1.0], [0.0, 2.0]]
     np.testing.assert_array_equal(np_(egop.fix_signs(asx(xp, V))), [[-0.6, 2.0], [0.8, -1.0], [0.0, -2.0]])
     np.testing.assert_array_equal(np_(egop.fix_signs(asx(xp, [[-2.0, 3.0]]))), [[2.0, 3.0]])
+    W = [[1.0, 0.5, -0.2], [-3.0, 0.1, 0.9], [0.5, -0.7, 0.3]]              # three columns: pivots -3, -0.7, 0.9
+    np.testing.assert_array_equal(np_(egop.fix_signs(asx(xp, W))), np.array(W) * np.array([-1.0, -1.0, 1.0]))
     np.testing.assert_array_equal(np_(egop.fix_signs(asx(xp, [[-1.0], [0.5]]))), [[1.0], [-0.5]])
     for shape in ((0, 3), (3, 0)):
         assert egop.fix_signs(asx(xp, np.zeros(shape))).shape == shape
@@ -903,6 +907,8 @@ def test_blocks_normalized_and_checked(xp):
         ([slice(0, 2), (-1, 1)], ValueError, r"^blocks\[1\]: expected 0 <= start < stop <= d = 6, got -1:1$"),
         ([slice(4, 7)], ValueError, r"^blocks\[0\]: expected 0 <= start < stop <= d = 6, got 4:7$"),
         ([(True, 3)], TypeError, r"^blocks\[0\]: expected integer bounds, got True:3$"),
+        ([(0, True)], TypeError, r"^blocks\[0\]: expected integer bounds, got 0:True$"),
+        ([slice(0, 3), slice(0, 2)], ValueError, r"^blocks: 0:3 and 0:2 overlap$"),    # equal starts: input order
         ([(0, 2.0)], TypeError, r"^blocks\[0\]: expected integer bounds, got 0:2.0$"),
         ([3], TypeError, r"^blocks\[0\]: expected a slice or a \(start, stop\) pair, got int$"),
         ([(0, 1, 2)], TypeError, r"^blocks\[0\]: expected a slice or a \(start, stop\) pair, got tuple$"),
@@ -986,8 +992,15 @@ def test_maps_name_the_coordinates_in_errors(xp):
         rep.f(asx(xp, np.ones(4)))
     with pytest.raises(TypeError, match=r"^f: expected a callable or None, got int$"):
         egop.reparameterize(3, lambda x: x, I3)
-    with pytest.raises(TypeError, match=r"^grad_f: expected a callable, got NoneType$"):
-        egop.reparameterize(None, None, I3)
+    with pytest.raises(TypeError, match=r"^grad_f: expected a callable, got int$"):
+        egop.reparameterize(None, 3, I3)
+    with pytest.raises(ValueError, match=r"^V: expected a square matrix"):
+        egop.reparameterize(None, lambda x: x, asx(xp, np.ones((3, 2))))
+    with pytest.raises(ValueError, match=r"^V: expected finite values"):
+        egop.reparameterize(None, lambda x: x, asx(xp, np.diag([1.0, np.nan, 1.0])))
+    with pytest.raises(TypeError, match=r"^x: expected an array, got list$"):
+        egop.to_reparam([1.0, 2.0, 3.0], I3)
+    assert egop.reparameterize(None, lambda x: x, I3).V is I3
     with pytest.raises(TypeError, match=r"^reparameterize: no objective f was given, only its gradient$"):
         egop.reparameterize(None, lambda x: x, I3).f(asx(xp, np.ones(3)))
     with pytest.raises(ValueError, match=r"^V: expected a square matrix"):
@@ -1088,6 +1101,8 @@ def test_randomized_range_finder_subspace_against_mp(xp, q):
         egop.randomized_range_finder(asx(xp, A), 0, seed=0)
     with pytest.raises(ValueError, match=r"^A: expected finite values"):
         egop.randomized_range_finder(asx(xp, np.full((2, 2), np.nan)), 1, seed=0)
+    with pytest.raises(ValueError, match=r"^A: expected a 2-D array"):
+        egop.randomized_range_finder(asx(xp, np.ones(3)), 1, seed=0)
 
 
 def test_randomized_leading_basis_ritz_values_against_mp(xp):
@@ -1111,6 +1126,19 @@ def test_randomized_leading_basis_ritz_values_against_mp(xp):
         want = np.array([float(v) for v in reversed(w)])[:k]
     tol = PM.tolerance("float64", n=d, cond=np.linalg.cond(Yf)) * want[0]
     np.testing.assert_allclose(np_(lam), want, rtol=0, atol=tol)
+    # partial_egop_basis with its defaults draws the same Omega first from the same seed: the same Ritz values
+    lamp, _ = egop.partial_egop_basis(asx(xp, G), k, seed=seed)
+    np.testing.assert_allclose(np_(lamp), want, rtol=0, atol=tol)
+    # n_power_iter and oversample reach the range finder: q = 1, ell = k + 3 against their own mp Ritz values
+    Y1 = np.array(_mp_power_range(G, np.random.default_rng(seed).standard_normal((M, k + 3)), 1).tolist(), dtype=float)
+    with PM.workdps(DPS):
+        T = mp_gram_schmidt(Y1).T * PM.to_mp(G)
+        w1, _ = PM.mp_eigsy(T * T.T / M, dps=DPS)
+        want1 = np.array([float(v) for v in reversed(w1)])[:k]
+    tol1 = PM.tolerance("float64", n=d, cond=np.linalg.cond(Y1)) * want1[0]
+    for fn in (egop.randomized_leading_basis, egop.partial_egop_basis):
+        lam1 = fn(asx(xp, G), k, seed=seed, n_power_iter=1, oversample=3)[0]
+        np.testing.assert_allclose(np_(lam1), want1, rtol=0, atol=tol1)
     V = np_(Vk)
     assert V.shape == (d, k) and np.all(V[np.argmax(np.abs(V), axis=0), np.arange(k)] > 0)   # fix_signs applied
     # M divides the squared singular values: doubling it halves lambda exactly (division by a power of 2)
@@ -1122,6 +1150,10 @@ def test_randomized_leading_basis_ritz_values_against_mp(xp):
         egop.randomized_leading_basis(asx(xp, G), k, oversample=-1, seed=0)
     with pytest.raises(ValueError, match=r"^M: expected an integer >= 1"):
         egop.randomized_leading_basis(asx(xp, G), k, seed=0, M=0)
+    with pytest.raises(ValueError, match=r"^k: expected an integer >= 1"):
+        egop.randomized_leading_basis(asx(xp, G), 0, seed=0)
+    with pytest.raises(ValueError, match=r"^G: expected a 2-D array"):
+        egop.partial_egop_basis(asx(xp, np.ones(3)), 1, seed=0)
     with pytest.raises(ValueError, match=r"^G: expected a 2-D array"):
         egop.randomized_leading_basis(asx(xp, np.ones(3)), 1, seed=0)
 
@@ -1243,6 +1275,13 @@ def test_kronecker_basis_of_V_sign_of_a_symmetric_V(xp):
     tol = PM.tolerance("float64", n=9)
     np.testing.assert_allclose(np_(kb.V1), H1, rtol=0, atol=tol)
     np.testing.assert_allclose(np_(kb.V2), H2, rtol=0, atol=tol)
+    assert float(kb.approx.residual) <= tol * 6                      # V is exactly a Kronecker product (||V||_F = sqrt 6)
+    with pytest.raises(ValueError, match=r"^V: expected a square matrix"):
+        egop.kronecker_basis_of_V(asx(xp, np.ones((6, 4))), (3, 2))
+    with pytest.raises(ValueError, match=r"^A: expected a 2-D array"):
+        egop.nearest_kronecker(asx(xp, np.ones(4)), (2, 2), (1, 1))
+    with pytest.raises(ValueError, match=r"^A: expected shape \(8, 6\) for B \(2, 3\) kron C \(4, 2\), got \(5, 6\)$"):
+        egop.rearrange(asx(xp, np.ones((5, 6))), (2, 3), (4, 2))
     with pytest.raises(ValueError, match=r"^V: expected shape \(6, 6\) for a parameter of shape \(3, 2\), got \(4, 4\)$"):
         egop.kronecker_basis_of_V(asx(xp, np.eye(4)), (3, 2))
     with pytest.raises(ValueError, match=r"^shape: expected an integer >= 1"):
@@ -1318,7 +1357,8 @@ def test_spectrum_rank_rule_ties_and_messages(xp):
     assert float(egop.stable_rank(asx(xp, [1.0, -8 * U64]))) == 1.0
     assert float(egop.stable_rank(asx(xp, [1.0, 8 * U64]))) == 1.0
     assert float(egop.stable_rank(asx(xp, [1.0, 9 * U64]))) == pytest.approx(1 + math.sqrt(9 * U64), rel=4 * U64, abs=0)
-    with pytest.raises(ValueError, match=r"^eigenvalues: expected >= 0 \(a PSD spectrum\), but min = "):
+    msg = f"eigenvalues: expected >= 0 (a PSD spectrum), but min = {-9 * U64:.3g} < -tol = {-8 * U64:.3g}"
+    with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
         egop.stable_rank(asx(xp, [1.0, -9 * U64]))
     with pytest.raises(ValueError, match=r"^eigenvalues: expected a non-empty spectrum$"):
         egop.stable_rank(asx(xp, np.zeros(0)))
@@ -1450,3 +1490,57 @@ def test_kronecker_egop_basis_symmetrizes_its_factors(xp):
     kb = egop.kronecker_egop_basis(asx(xp, E), (3, 2))
     for F in (np_(kb.approx.B), np_(kb.approx.C)):
         np.testing.assert_array_equal(F, F.T)
+
+
+def test_gradient_oracle_messages_in_full(xp):
+    """Each refusal of a gradient names the call (grad_fn(X[k])) and says what was wrong, in full."""
+    d = 3
+    s = egop.gaussian_sampler(0.0, 1.0, d=d, xp=xp)
+    X = asx(xp, np.ones((2, d)))
+    with pytest.raises(TypeError, match=r"^grad_fn\(X\[0\]\): dtype float32 does not match the samples' float64$"):
+        egop.egop_from_samples(lambda x: xp.astype(x, xp.float32), X)
+    with pytest.raises(TypeError, match=r"^grad_fn\(X\[0\]\): expected a real floating array, got int64$"):
+        egop.egop_from_samples(lambda x: xp.astype(x, xp.int64), X)
+    with pytest.raises(ValueError, match=r"^grad_fn\(X\[1\]\): expected finite values, got 1 NaN or inf entry$"):
+        egop.egop_from_samples(lambda x: x * asx(xp, [1.0, 1.0, np.inf]) if float(x[1]) == 2.0 else x,
+                               asx(xp, [[1.0, 1.0, 1.0], [1.0, 2.0, 3.0]]))
+    other = backend.get_namespace("array_api_strict" if backend.is_numpy(xp) else "numpy")
+    mod_g, mod_x = type(other.zeros(1)).__module__, type(X).__module__
+    msg = f"grad_fn(X[0]): array library {mod_g} does not match the samples' {mod_x}"
+    with pytest.raises(TypeError, match="^" + re.escape(msg) + "$"):
+        egop.egop_from_samples(lambda x: other.zeros(d), X)
+    with pytest.raises(TypeError, match=r"^sampler: expected a callable \(M, rng\) -> \(M, d\) array, got str$"):
+        egop.estimate_egop(lambda x: x, "gaussian", 2, seed=0)
+    with pytest.raises(ValueError, match=r"^M: expected an integer >= 1, got 0$"):
+        egop.estimate_egop(lambda x: x, s, 0, seed=0)
+    with pytest.raises(ValueError, match=r"^sampler output: expected 2 rows \(one sample per row\), got shape \(3, 3\)$"):
+        egop.estimate_egop(lambda x: x, lambda M, rng: s(M + 1, rng), 2, seed=0)
+
+
+def test_svd_route_completes_with_lapacks_full_U(xp):
+    """method="svd" with M < d: V is the full left singular factor of G / sqrt(M) (LAPACK's completion of
+    range(G), as torch.svd(G, some=False) in the later code), signs by fix_signs; method="eigh" completes the
+    null space differently. Same LAPACK call on the same matrix: equal to c n u (n = d). In float32 the zero
+    padding of the eigenvalues is float32 too."""
+    rng = np.random.default_rng(29)
+    d, M = 6, 3
+    G = rng.standard_normal((d, M))
+    U = np.linalg.svd(G / math.sqrt(M), full_matrices=True)[0]
+    U = U * np.where(U[np.argmax(np.abs(U), axis=0), np.arange(d)] < 0, -1.0, 1.0)
+    tol = PM.tolerance("float64", n=d)
+    np.testing.assert_allclose(np_(egop.egop_from_gradients(asx(xp, G)).V), U, rtol=0, atol=tol)
+    assert np.abs(np_(egop.egop_from_gradients(asx(xp, G), method="eigh").V)[:, M:] - U[:, M:]).max() > 0.1
+    r32 = egop.egop_from_gradients(asx(xp, G, xp.float32))
+    assert r32.eigenvalues.dtype == xp.float32 and r32.V.dtype == xp.float32
+
+
+def test_nearest_kronecker_trace_rule_below_one(xp):
+    """The symmetric route flips by the sign of tr(B) alone, also when |tr(B)| < 1 and B[0, 0] < 0: for
+    B0 = [[-0.1, 0.3], [0.3, 0.5]] (trace 0.4) and SC PSD, A = B0 kron SC gives B = +B0 sqrt(||SC||/||B0||)
+    (c n u, n = 4) and never -B0, whichever sign the SVD returned."""
+    B0 = np.array([[-0.1, 0.3], [0.3, 0.5]])
+    for SC in (np.array([[1.0, 0.2], [0.2, 0.5]]), np.array([[0.3, -0.1], [-0.1, 0.2]])):
+        for sgn in (1.0, -1.0):                        # A and -A (= -B0 kron SC): B = sgn * B0 * scale, by tr >= 0
+            Bexp = B0 * math.sqrt(np.linalg.norm(SC) / np.linalg.norm(B0))
+            ap = egop.nearest_kronecker(asx(xp, sgn * np.kron(B0, SC)), (2, 2), (2, 2))
+            np.testing.assert_allclose(np_(ap.B), Bexp, rtol=0, atol=PM.tolerance("float64", n=4) * np.linalg.norm(Bexp))
