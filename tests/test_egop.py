@@ -16,6 +16,7 @@ Ground truth: the float inputs are converted to mpmath exactly and eigendecompos
 from __future__ import annotations
 
 import math
+import re
 
 import mpmath
 import numpy as np
@@ -682,3 +683,866 @@ def test_estimate_bad_inputs(xp):
         egop.egop_from_gradients(asx(xp, np.ones((2, 0))))
     with pytest.raises(TypeError, match="real floating"):
         egop.egop_from_gradients(xp.asarray([[1, 2]]))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# value and contract tests added from the mutation run (issue 13): each pins a value, a boundary or a message
+# that the tests above left free. Messages are matched from their start ("^name: ..."), since the argument's
+# name is what tells the user which input was wrong.
+
+def mp_gram_schmidt(Y):
+    """Columns of Y (float, converted exactly) orthonormalized at DPS digits by Gram-Schmidt applied twice: the
+    Q factor with a positive diagonal R, i.e. the unique orthonormal basis of range(Y) that a sign-normalized
+    QR returns. Returns an mp matrix."""
+    with PM.workdps(DPS):
+        Ym = PM.to_mp(np.asarray(Y, dtype=np.float64))
+        n, k = Ym.rows, Ym.cols
+        cols = [[Ym[i, j] for i in range(n)] for j in range(k)]
+        for _ in range(2):
+            out = []
+            for y in cols:
+                for q in out:
+                    c = mpmath.fdot(q, y)
+                    y = [a - c * b for a, b in zip(y, q)]
+                nrm = mpmath.sqrt(mpmath.fdot(y, y))
+                out.append([a / nrm for a in y])
+            cols = out
+        Q = mpmath.matrix(n, k)
+        for j in range(k):
+            for i in range(n):
+                Q[i, j] = cols[j][i]
+        return Q
+
+
+def test_sampling_helpers_are_the_generators_float64_draws(xp):
+    """standard_normal / uniform: NumPy's draws from the seed in float64, cast once to the requested dtype
+    (sampling module docstring), so bit for bit the Generator's numbers (and their float32 roundings)."""
+    Z = np.random.default_rng(4).standard_normal((3, 2))
+    got = egop.standard_normal(4, (3, 2), xp=xp)
+    assert got.dtype == xp.float64
+    np.testing.assert_array_equal(np_(got), Z)
+    got32 = egop.standard_normal(np.random.default_rng(4), (3, 2), dtype=xp.float32, xp=xp)
+    assert got32.dtype == xp.float32
+    np.testing.assert_array_equal(np_(got32), Z.astype(np.float32))
+    Uw = np.random.default_rng(5).uniform(-2.0, 3.0, size=(4,))
+    got = egop.uniform(5, (4,), -2.0, 3.0, xp=xp)
+    assert got.dtype == xp.float64
+    np.testing.assert_array_equal(np_(got), Uw)
+    np.testing.assert_array_equal(np_(egop.uniform(5, (4,), xp=xp)), np.random.default_rng(5).uniform(0.0, 1.0, 4))
+    got32 = egop.uniform(5, (4,), -2.0, 3.0, dtype=xp.float32, xp=xp)
+    assert got32.dtype == xp.float32
+    np.testing.assert_array_equal(np_(got32), Uw.astype(np.float32))
+
+
+def test_gaussian_sampler_values_and_names(xp):
+    """Rows x_k = mean + scale * z_k, z = the Generator's (M, d) standard normals: one multiply and one add per
+    entry in float64, the same operations as NumPy's mean + scale * Z, so equal bit for bit."""
+    d, M = 3, 5
+    Z = np.random.default_rng(6).standard_normal((M, d))
+    mean = np.array([1.0, -2.0, 0.25])
+    s = egop.gaussian_sampler(asx(xp, mean), 2.0, d=d)
+    assert s.name == "gaussian(d=3, scale=2)" and s.d == d
+    np.testing.assert_array_equal(np_(s(M, 6)), mean + 2.0 * Z)
+    sc = np.array([0.5, 1.0, 3.0])
+    s = egop.gaussian_sampler(asx(xp, mean), asx(xp, sc))
+    assert s.name == "gaussian(d=3, scale=diag)"
+    np.testing.assert_array_equal(np_(s(M, 6)), mean + sc * Z)
+    s = egop.gaussian_sampler(-1.5, 0.5, d=d, xp=xp)                      # scalar mean: default dtype float64
+    X = s(M, 6)
+    assert X.dtype == xp.float64 and s.name == "gaussian(d=3, scale=0.5)"
+    np.testing.assert_array_equal(np_(X), -1.5 + 0.5 * Z)
+    # a float32 scale array is cast to the mean's float64 (exactly: float32 values are float64 values)
+    X = egop.gaussian_sampler(asx(xp, mean), asx(xp, sc, xp.float32))(M, 6)
+    assert X.dtype == xp.float64
+    np.testing.assert_array_equal(np_(X), mean + sc * Z)
+    s = egop.gaussian_sampler(asx(xp, mean), dtype=xp.float64)              # dtype equal to the mean's: accepted
+    np.testing.assert_array_equal(np_(s(M, 6)), mean + Z)                   # default scale 1: mean + z exactly
+
+
+def test_gaussian_sampler_bad_inputs_name_the_argument(xp):
+    mean = asx(xp, [0.0, 1.0, 2.0])
+    cases = [
+        (dict(mean=mean, d=4), ValueError, r"^d: 4 does not match mean's length 3$"),
+        (dict(mean=mean, dtype=xp.float32), TypeError, r"^dtype: float32 does not match mean's float64$"),
+        (dict(mean=asx(xp, [0.0, float("nan")])), ValueError, r"^mean: expected finite values"),
+        (dict(mean=asx(xp, np.zeros((2, 2)))), ValueError, r"^mean: expected a 1-D array"),
+        (dict(mean="zero", d=2, xp=xp), TypeError, r"^mean: expected a real number"),
+        (dict(mean=0.0, d=2), TypeError, r"^gaussian_sampler: a scalar mean needs d= and xp=$"),
+        (dict(mean=0.0, xp=xp), TypeError, r"^gaussian_sampler: a scalar mean needs d= and xp=$"),
+        (dict(mean=0.0, d=0, xp=xp), ValueError, r"^d: expected an integer >= 1"),
+        (dict(mean=mean, scale=asx(xp, [1.0, 2.0])), ValueError, r"^scale: expected shape \(3,\), got \(2,\)$"),
+        (dict(mean=mean, scale=asx(xp, np.ones((3, 1)))), ValueError, r"^scale: expected a 1-D array"),
+        (dict(mean=mean, scale=asx(xp, [1.0, float("inf"), 1.0])), ValueError, r"^scale: expected finite values"),
+        (dict(mean=mean, scale=asx(xp, [1.0, 0.0, 1.0])), ValueError,
+         r"^scale: expected positive standard deviations$"),
+        (dict(mean=mean, scale=0.0), ValueError, r"^scale: expected a value > 0.0"),
+    ]
+    for kw, err, msg in cases:
+        with pytest.raises(err, match=msg):
+            egop.gaussian_sampler(**kw)
+    with pytest.raises(ValueError, match=r"^M: expected an integer >= 1"):
+        egop.gaussian_sampler(mean)(0, 0)
+
+
+def test_fix_signs_hand_values(xp):
+    """The largest-|entry| rule on non-square, single-row, single-column and empty inputs; on a tie the first
+    entry decides (column 1: -2 at row 0 before 2 at row 2). Negation is exact."""
+    V = [[0.6, -2.0], [-0.8, 1.0], [0.0, 2.0]]
+    np.testing.assert_array_equal(np_(egop.fix_signs(asx(xp, V))), [[-0.6, 2.0], [0.8, -1.0], [0.0, -2.0]])
+    np.testing.assert_array_equal(np_(egop.fix_signs(asx(xp, [[-2.0, 3.0]]))), [[2.0, 3.0]])
+    W = [[1.0, 0.5, -0.2], [-3.0, 0.1, 0.9], [0.5, -0.7, 0.3]]              # three columns: pivots -3, -0.7, 0.9
+    np.testing.assert_array_equal(np_(egop.fix_signs(asx(xp, W))), np.array(W) * np.array([-1.0, -1.0, 1.0]))
+    np.testing.assert_array_equal(np_(egop.fix_signs(asx(xp, [[-1.0], [0.5]]))), [[1.0], [-0.5]])
+    for shape in ((0, 3), (3, 0)):
+        assert egop.fix_signs(asx(xp, np.zeros(shape))).shape == shape
+    with pytest.raises(ValueError, match=r"^V: expected a 2-D array"):
+        egop.fix_signs(asx(xp, [1.0, -2.0]))
+
+
+@pytest.mark.parametrize("route", ["samples", "estimate", "block", "estimate_block"])
+def test_method_reaches_the_eigensolver(xp, route):
+    """method="eigh" is passed through every entry point: the basis is bit for bit egop_from_gradients' eigh
+    basis of the same bundle. With M < d the two methods complete null(G^T) differently (LAPACK's SVD vs eigh),
+    which the first assertion checks, so the comparison tells them apart."""
+    d, M = 6, 3
+    sampler = egop.gaussian_sampler(0.0, 1.0, d=d, xp=xp)
+    X = sampler(M, 8)
+
+    def grad(x):                                                           # a fixed linear map of x
+        return x * asx(xp, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+
+    if route == "samples":
+        res = egop.egop_from_samples(grad, X, method="eigh")
+    elif route == "estimate":
+        res = egop.estimate_egop(grad, sampler, M, seed=8, method="eigh")
+    elif route == "block":
+        res = egop.block_egop_from_gradients(egop.egop_from_samples(grad, X).grads, [slice(0, d)],
+                                             method="eigh").results[0]
+    else:
+        res = egop.estimate_block_egop(grad, sampler, M, [slice(0, d)], seed=8, method="eigh").results[0]
+    G = egop.egop_from_samples(grad, X).grads
+    want, other = egop.egop_from_gradients(G, method="eigh"), egop.egop_from_gradients(G, method="svd")
+    assert np.abs(np_(want.V) - np_(other.V)).max() > 0.1
+    np.testing.assert_array_equal(np_(res.V), np_(want.V))
+    np.testing.assert_array_equal(np_(res.eigenvalues), np_(want.eigenvalues))
+
+
+def test_estimate_block_egop_batched_and_checked_samples(xp):
+    """batched=True reaches the bundle (one call with all samples: the same bundle as per-sample calls, exactly,
+    for an elementwise gradient); samples that are not finite are refused by name before any gradient."""
+    d, M = 4, 5
+    sampler = egop.gaussian_sampler(0.0, 1.0, d=d, xp=xp)
+    calls = []
+
+    def grad_batch(X):
+        calls.append(X.shape)
+        return X * 3.0
+
+    res = egop.estimate_block_egop(grad_batch, sampler, M, [slice(1, 3)], seed=2, batched=True)
+    assert calls == [(M, d)]
+    np.testing.assert_array_equal(np_(res.results[0].grads), 3.0 * np_(sampler(M, 2)).T[1:3, :])
+    bad = egop.Sampler(draw=lambda M, rng: asx(xp, np.full((M, d), np.nan)), d=d, name="nan")
+    with pytest.raises(ValueError, match=r"^X: expected finite values"):
+        egop.estimate_block_egop(lambda x: x, bad, M, [slice(0, 2)], seed=0)
+
+
+def test_gradient_bundle_bad_inputs_name_the_argument(xp):
+    X = asx(xp, np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"^grad_fn: expected a callable, got int$"):
+        egop.egop_from_samples(3, X)
+    for shape in ((0, 3), (3, 0)):
+        with pytest.raises(ValueError, match=r"^X: expected a non-empty \(M, d\) array of samples"):
+            egop.egop_from_samples(lambda x: x, asx(xp, np.ones(shape)))
+    with pytest.raises(ValueError, match=r"^X: expected finite values"):
+        egop.egop_from_samples(lambda x: x, asx(xp, [[1.0, float("nan")]]))
+    with pytest.raises(ValueError, match=r"^X: expected a 2-D array"):
+        egop.egop_from_samples(lambda x: x, asx(xp, [1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"^G: expected finite values"):
+        egop.egop_from_gradients(asx(xp, [[1.0, float("inf")]]))
+    with pytest.raises(ValueError, match=r"^G: expected a 2-D array"):
+        egop.egop_from_gradients(asx(xp, [1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"^method: expected one of \('svd', 'eigh'\)"):
+        egop.egop_from_gradients(asx(xp, np.ones((2, 2))), method="qr")
+    with pytest.raises(ValueError, match=r"^grad_fn\(X\): expected shape \(2, 3\)"):
+        egop.egop_from_samples(lambda Y: Y[:, :2], X, batched=True)
+    with pytest.raises(ValueError, match=r"^sampler output: expected a 2-D array"):
+        egop.estimate_egop(lambda x: x, lambda M, rng: asx(xp, np.ones(3)), 2, seed=0)
+
+
+def test_recommended_samples_rounds_up():
+    """M = ceil(factor d), at least 1 (notes §3: M = d); factor must be > 0."""
+    assert egop.recommended_samples(3, factor=0.5) == 2          # ceil(1.5)
+    assert egop.recommended_samples(1, factor=0.5) == 1          # ceil(0.5)
+    assert egop.recommended_samples(7) == 7
+    with pytest.raises(ValueError, match=r"^factor: expected a value > 0.0"):
+        egop.recommended_samples(4, factor=0.0)
+    with pytest.raises(ValueError, match=r"^d: expected an integer >= 1"):
+        egop.recommended_samples(0)
+
+
+def test_block_slices_start_and_defaults():
+    assert egop.block_slices((2, 3)) == ((slice(0, 2), slice(2, 5)), 5)
+    assert egop.block_slices((2, 3), start=5) == ((slice(5, 7), slice(7, 10)), 10)
+    assert egop.block_slices((2, 3, 4), (False, True, False), start=1) == ((slice(3, 6),), 10)
+    with pytest.raises(ValueError, match=r"^start: expected an integer >= 0"):
+        egop.block_slices((2,), start=-1)
+    with pytest.raises(ValueError, match=r"^sizes\[1\]: expected an integer >= 1"):
+        egop.block_slices((2, 0))
+
+
+def test_blocks_normalized_and_checked(xp):
+    """_check_blocks: a single slice, (start, stop) pairs, open ends, any order (sorted), adjacent blocks and
+    the bounds 0 and d are accepted; everything else is refused with the block's index."""
+    G = asx(xp, np.arange(24, dtype=np.float64).reshape(6, 4))
+
+    def blocks(b):
+        return egop.block_egop_from_gradients(G, b).basis.blocks
+
+    assert blocks(slice(1, 3)) == (slice(1, 3),)
+    assert blocks([(3, 6), (0, 2)]) == (slice(0, 2), slice(3, 6))
+    assert blocks([slice(None, 2), slice(4, None)]) == (slice(0, 2), slice(4, 6))
+    assert blocks([slice(3, 6), slice(0, 3)]) == (slice(0, 3), slice(3, 6))
+    assert blocks([(np.int64(0), np.int64(6))]) == (slice(0, 6),)
+    bad = [
+        ([slice(2, 2)], ValueError, r"^blocks\[0\]: expected 0 <= start < stop <= d = 6, got 2:2$"),
+        ([slice(0, 2), (-1, 1)], ValueError, r"^blocks\[1\]: expected 0 <= start < stop <= d = 6, got -1:1$"),
+        ([slice(4, 7)], ValueError, r"^blocks\[0\]: expected 0 <= start < stop <= d = 6, got 4:7$"),
+        ([(True, 3)], TypeError, r"^blocks\[0\]: expected integer bounds, got True:3$"),
+        ([(0, True)], TypeError, r"^blocks\[0\]: expected integer bounds, got 0:True$"),
+        ([slice(0, 3), slice(0, 2)], ValueError, r"^blocks: 0:3 and 0:2 overlap$"),    # equal starts: input order
+        ([(0, 2.0)], TypeError, r"^blocks\[0\]: expected integer bounds, got 0:2.0$"),
+        ([3], TypeError, r"^blocks\[0\]: expected a slice or a \(start, stop\) pair, got int$"),
+        ([(0, 1, 2)], TypeError, r"^blocks\[0\]: expected a slice or a \(start, stop\) pair, got tuple$"),
+        ([], ValueError, r"^blocks: expected at least one block$"),
+        ([slice(0, 3), slice(2, 5)], ValueError, r"^blocks: 0:3 and 2:5 overlap$"),
+        ([slice(0, 4, 2)], ValueError, r"^blocks\[0\]: expected a contiguous slice \(step 1\), got step 2$"),
+    ]
+    for b, err, msg in bad:
+        with pytest.raises(err, match=msg):
+            egop.block_egop_from_gradients(G, b)
+    with pytest.raises(ValueError, match=r"^G: expected a 2-D array"):
+        egop.block_egop_from_gradients(asx(xp, np.ones(6)), [slice(0, 2)])
+
+
+def test_orthonormality_tolerance_boundary(xp):
+    """A basis is accepted when max|V^T V - I| <= 20 n u (reparam._orth_tol), tie included, refused above.
+    diag(s, 1) with s = 1 - m u (exact) has fl(s^2) = 1 - 2 m u exactly (spacing u below 1), so the defect is
+    2 m u: 40 u = 20 n u at n = 2 (the tie) and 42 u = 21 n u just above; at n = 1 the bound is 20 u."""
+    def V(n, m):
+        D = np.eye(n)
+        D[0, 0] = 1.0 - m * U64
+        return asx(xp, D)
+
+    g = lambda x: x  # noqa: E731
+    egop.reparameterize(None, g, V(2, 20))                                  # 40 u = 20 n u: accepted
+    with pytest.raises(ValueError, match=r"^V: expected orthonormal columns, but max\|V\^T V - I\| = "):
+        egop.reparameterize(None, g, V(2, 21))                              # 42 u > 40 u
+    egop.reparameterize(None, g, V(1, 10))                                  # 20 u = 20 n u at n = 1
+    with pytest.raises(ValueError, match=r"^V: expected orthonormal columns"):
+        egop.reparameterize(None, g, V(1, 11))                              # 22 u > 20 u
+    with pytest.raises(ValueError, match=r"^Vk: expected orthonormal columns"):
+        egop.partial_basis(V(2, 21)[:, :1], seed=0)                          # one column: 42 u > 40 u
+    assert egop.partial_basis(V(2, 15)[:, :1], seed=0).shape == (2, 2)      # 30 u <= 20 n u, n = d = 2 rows
+
+
+def test_block_basis_checks_name_the_block(xp):
+    I2, I3 = asx(xp, np.eye(2)), asx(xp, np.eye(3))
+    g = lambda x: x  # noqa: E731
+    cases = [
+        (egop.BlockBasis(d=6, blocks=(slice(0, 2), slice(3, 6)), bases=(I2,)), r"^V: 2 blocks but 1 bases$"),
+        (egop.BlockBasis(d=6, blocks=(slice(0, 2), slice(3, 6)), bases=(I2, I2)),
+         r"^V\.bases\[1\]: expected shape \(3,\) \* 2 for block 3:6, got \(2, 2\)$"),
+        (egop.BlockBasis(d=6, blocks=(slice(0, 2), slice(3, 6)), bases=(I2, asx(xp, np.diag([1.0, np.nan, 1.0])))),
+         r"^V\.bases\[1\]: expected finite values"),
+        (egop.BlockBasis(d=6, blocks=(slice(0, 2), slice(3, 6)), bases=(asx(xp, [[1.0, 1.0], [0.0, 1.0]]), I3)),
+         r"^V\.bases\[0\]: expected orthonormal columns"),
+        (egop.BlockBasis(d=6, blocks=(slice(0, 2), slice(3, 6)), bases=(asx(xp, np.ones((2, 3))), I3)),
+         r"^V\.bases\[0\]: expected a square matrix"),
+    ]
+    for V, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            egop.reparameterize(None, g, V)
+    Vnan = egop.BlockBasis(d=5, blocks=(slice(0, 2), slice(2, 5)), bases=(I2, asx(xp, np.full((3, 3), np.inf))))
+    for fn in (egop.to_reparam, egop.from_reparam):
+        with pytest.raises(ValueError, match=r"^V\.bases\[1\]: expected finite values"):
+            fn(asx(xp, np.ones(5)), Vnan)
+        with pytest.raises(ValueError, match=r"^V: expected finite values"):
+            fn(asx(xp, np.ones(2)), asx(xp, [[1.0, 0.0], [0.0, np.nan]]))
+
+
+def test_maps_name_the_coordinates_in_errors(xp):
+    """to_reparam takes x, from_reparam and the reparameterized f / grad take y; grad_f's output is an x-space
+    vector: each shape error names the one that is wrong."""
+    I3 = asx(xp, np.eye(3))
+    B = egop.BlockBasis(d=4, blocks=(slice(1, 3),), bases=(asx(xp, np.eye(2)),))
+    bad3 = asx(xp, np.ones((3, 1, 1)))
+    with pytest.raises(ValueError, match=r"^x: expected a \(d,\) or \(d, k\) array, got shape \(3, 1, 1\)$"):
+        egop.to_reparam(bad3, I3)
+    with pytest.raises(ValueError, match=r"^y: expected a \(d,\) or \(d, k\) array"):
+        egop.from_reparam(bad3, I3)
+    with pytest.raises(ValueError, match=r"^x: expected leading dimension d = 4, got shape \(3,\)$"):
+        egop.to_reparam(asx(xp, np.ones(3)), B)
+    with pytest.raises(ValueError, match=r"^y: expected leading dimension d = 3, got shape \(2,\)$"):
+        egop.from_reparam(asx(xp, np.ones(2)), I3)
+    rep = egop.reparameterize(lambda x: xp.sum(x), lambda x: x[:2], I3)
+    with pytest.raises(ValueError, match=r"^x: expected leading dimension d = 3, got shape \(2,\)$"):
+        rep.grad(asx(xp, np.ones(3)))                                       # grad_f returned 2 entries
+    with pytest.raises(ValueError, match=r"^y: expected leading dimension d = 3"):
+        rep.grad(asx(xp, np.ones(4)))
+    with pytest.raises(ValueError, match=r"^y: expected leading dimension d = 3"):
+        rep.f(asx(xp, np.ones(4)))
+    with pytest.raises(TypeError, match=r"^f: expected a callable or None, got int$"):
+        egop.reparameterize(3, lambda x: x, I3)
+    with pytest.raises(TypeError, match=r"^grad_f: expected a callable, got int$"):
+        egop.reparameterize(None, 3, I3)
+    with pytest.raises(ValueError, match=r"^V: expected a square matrix"):
+        egop.reparameterize(None, lambda x: x, asx(xp, np.ones((3, 2))))
+    with pytest.raises(ValueError, match=r"^V: expected finite values"):
+        egop.reparameterize(None, lambda x: x, asx(xp, np.diag([1.0, np.nan, 1.0])))
+    with pytest.raises(TypeError, match=r"^x: expected an array, got list$"):
+        egop.to_reparam([1.0, 2.0, 3.0], I3)
+    assert egop.reparameterize(None, lambda x: x, I3).V is I3
+    with pytest.raises(TypeError, match=r"^reparameterize: no objective f was given, only its gradient$"):
+        egop.reparameterize(None, lambda x: x, I3).f(asx(xp, np.ones(3)))
+    with pytest.raises(ValueError, match=r"^V: expected a square matrix"):
+        egop.to_reparam(asx(xp, np.ones(3)), asx(xp, np.ones((3, 2))))
+
+
+def test_block_basis_maps_columns_with_a_leading_gap(xp):
+    """A BlockBasis whose first block starts after 0 and whose last ends before d, on (d, k) columns: the dense
+    block-diagonal V (identity outside the blocks) times y, each entry an inner product of length <= 3 with a
+    unit row (c n u ||y_col|| with n = 3, cond 1); the untouched rows exactly."""
+    rng = np.random.default_rng(21)
+    V1, V2 = haar(rng, 2), haar(rng, 3)
+    B = egop.BlockBasis(d=7, blocks=(slice(1, 3), slice(3, 6)), bases=(asx(xp, V1), asx(xp, V2)))
+    Vd = np.eye(7)
+    Vd[1:3, 1:3], Vd[3:6, 3:6] = V1, V2
+    Y = rng.standard_normal((7, 2))
+    tol = PM.tolerance("float64", n=3) * np.linalg.norm(Y, axis=0).max()
+    got = np_(egop.from_reparam(asx(xp, Y), B))
+    np.testing.assert_allclose(got, Vd @ Y, rtol=0, atol=tol)
+    np.testing.assert_array_equal(got[[0, 6], :], Y[[0, 6], :])
+    np.testing.assert_allclose(np_(egop.to_reparam(asx(xp, Y), B)), Vd.T @ Y, rtol=0, atol=tol)
+
+
+def test_partial_basis_completion_against_mp(xp):
+    """The completion is the Q factor, with a positive diagonal R, of (I - Vk Vk^T)^2 Z, Z the seed's (d, d - k)
+    standard normals (Sec. 5 "append any random orthonormal basis"; the sign rule makes it Haar). Ground truth:
+    the same two projections and Gram-Schmidt at 40 digits. A Householder QR of a matrix with condition number
+    kappa is accurate to c n u kappa entrywise (Higham 19.3), n = d."""
+    rng = np.random.default_rng(22)
+    d, k, seed = 6, 2, 5
+    Vk = haar(rng, d)[:, :k]
+    Z = np.random.default_rng(seed).standard_normal((d, d - k))
+    with PM.workdps(DPS):
+        Vm, Zm = PM.to_mp(Vk), PM.to_mp(Z)
+        for _ in range(2):
+            Zm = Zm - Vm * (Vm.T * Zm)
+        Pf = np.array(Zm.tolist(), dtype=float)
+    Q = np_(egop.partial_basis(asx(xp, Vk), seed=seed))
+    want = PM.from_mp(mp_gram_schmidt(Pf))
+    tol = PM.tolerance("float64", n=d, cond=np.linalg.cond(Pf))
+    np.testing.assert_allclose(Q[:, k:], want, rtol=0, atol=tol)
+    # d = 1: the completion of no vectors is z / |z| = sign(z) (the 1 x 1 Q of z = Q R with R > 0), exactly
+    z = np.random.default_rng(seed).standard_normal((1, 1))
+    np.testing.assert_array_equal(np_(egop.partial_basis(asx(xp, np.zeros((1, 0))), seed=seed)), np.sign(z))
+    # float32 in, float32 out: the Gaussian block is cast to Vk's dtype
+    P32 = egop.partial_basis(asx(xp, Vk, xp.float32), seed=seed)
+    assert P32.dtype == xp.float32
+    with pytest.raises(ValueError, match=r"^Vk: expected d >= 1 rows, got 0$"):
+        egop.partial_basis(asx(xp, np.zeros((0, 0))), seed=0)
+    with pytest.raises(ValueError, match=r"^Vk: expected at most d = 2 columns, got 3$"):
+        egop.partial_basis(asx(xp, np.ones((2, 3))), seed=0)
+    with pytest.raises(ValueError, match=r"^Vk: expected finite values"):
+        egop.partial_basis(asx(xp, [[np.nan], [0.0]]), seed=0)
+    with pytest.raises(ValueError, match=r"^Vk: expected a 2-D array"):
+        egop.partial_basis(asx(xp, [1.0, 0.0]), seed=0)
+
+
+def _mp_power_range(A, Omega, q):
+    """(A A^T)^q A Omega at DPS digits (A, Omega converted exactly), as floats: the exact-arithmetic range that
+    the range finder's re-orthonormalized iteration spans (re-orthonormalizing does not change the span)."""
+    with PM.workdps(DPS):
+        Am = PM.to_mp(A)
+        Y = Am * PM.to_mp(Omega)
+        for _ in range(q):
+            Y = Am * (Am.T * Y)
+        return Y
+
+
+def _flat_spectrum_matrix(rng, m, n, top, bottom):
+    s = np.linspace(top, bottom, min(m, n))
+    return haar(rng, m)[:, : s.size] @ np.diag(s) @ haar(rng, n)[: s.size, :]
+
+
+@pytest.mark.parametrize("q", [None, 0, 1])
+def test_randomized_range_finder_subspace_against_mp(xp, q):
+    """HMT Alg. 4.4 spans range((A A^T)^q A Omega) with Omega the seed's (n, ell) normals, q = n_power_iter
+    (default 2). A flat spectrum (3 .. 1) keeps that subspace far from the dominant one, so q = 1, 2, 3 give
+    different projectors. The projector Q Q^T against the mp one: c m u kappa(Y), Y the mp range (each QR of
+    the iteration is backward stable; kappa bounds the subspace's sensitivity)."""
+    rng = np.random.default_rng(23)
+    m, n, ell, seed = 8, 10, 3, 4
+    A = _flat_spectrum_matrix(rng, m, n, 3.0, 1.0)
+    kw = {} if q is None else {"n_power_iter": q}
+    Q = np_(egop.randomized_range_finder(asx(xp, A), ell, seed=seed, **kw))
+    Omega = np.random.default_rng(seed).standard_normal((n, ell))
+    Y = _mp_power_range(A, Omega, 2 if q is None else q)
+    P = PM.from_mp(mp_gram_schmidt(np.array(Y.tolist(), dtype=float)))
+    # the float Y only feeds kappa and Gram-Schmidt's input: GS of the float-rounded Y moves the projector by
+    # ~ u kappa(Y), inside the tolerance below
+    kappa = np.linalg.cond(np.array(Y.tolist(), dtype=float))
+    tol = PM.tolerance("float64", n=m, cond=kappa)
+    np.testing.assert_allclose(Q @ Q.T, P @ P.T, rtol=0, atol=tol)
+    with pytest.raises(ValueError, match=r"^n_power_iter: expected an integer >= 0"):
+        egop.randomized_range_finder(asx(xp, A), ell, n_power_iter=-1, seed=0)
+    with pytest.raises(ValueError, match=r"^ell: expected 1 <= ell <= min\(m, n\) = 8, got 9$"):
+        egop.randomized_range_finder(asx(xp, A), 9, seed=0)
+    with pytest.raises(ValueError, match=r"^ell: expected an integer >= 1"):
+        egop.randomized_range_finder(asx(xp, A), 0, seed=0)
+    with pytest.raises(ValueError, match=r"^A: expected finite values"):
+        egop.randomized_range_finder(asx(xp, np.full((2, 2), np.nan)), 1, seed=0)
+    with pytest.raises(ValueError, match=r"^A: expected a 2-D array"):
+        egop.randomized_range_finder(asx(xp, np.ones(3)), 1, seed=0)
+
+
+def test_randomized_leading_basis_ritz_values_against_mp(xp):
+    """HMT Alg. 5.1 on the range finder's Q: lambda_i = s_i(Q^T G)^2 / M, the Ritz values of G G^T / M on
+    range((G G^T)^q G Omega), ell = k + oversample (defaults 10 and 2). The Ritz values depend only on that
+    subspace; the mp ones are the eigenvalues of Q^T G G^T Q / M at 40 digits with the mp Q. A flat spectrum
+    (1.3 .. 1) makes them move with ell and q. Tolerance: c d u kappa(Y) lambda_1 (the subspace's rounding,
+    first order in the Ritz values)."""
+    rng = np.random.default_rng(24)
+    d, M, k, seed = 16, 20, 2, 9
+    G = _flat_spectrum_matrix(rng, d, M, 1.3, 1.0)
+    lam, Vk = egop.randomized_leading_basis(asx(xp, G), k, seed=seed)
+    ell = k + 10
+    Omega = np.random.default_rng(seed).standard_normal((M, ell))
+    Y = _mp_power_range(G, Omega, 2)
+    Yf = np.array(Y.tolist(), dtype=float)
+    Qm = mp_gram_schmidt(Yf)
+    with PM.workdps(DPS):
+        T = Qm.T * PM.to_mp(G)
+        w, _ = PM.mp_eigsy(T * T.T / M, dps=DPS)
+        want = np.array([float(v) for v in reversed(w)])[:k]
+    tol = PM.tolerance("float64", n=d, cond=np.linalg.cond(Yf)) * want[0]
+    np.testing.assert_allclose(np_(lam), want, rtol=0, atol=tol)
+    # partial_egop_basis with its defaults draws the same Omega first from the same seed: the same Ritz values
+    lamp, _ = egop.partial_egop_basis(asx(xp, G), k, seed=seed)
+    np.testing.assert_allclose(np_(lamp), want, rtol=0, atol=tol)
+    # n_power_iter and oversample reach the range finder: q = 1, ell = k + 3 against their own mp Ritz values
+    Y1 = np.array(_mp_power_range(G, np.random.default_rng(seed).standard_normal((M, k + 3)), 1).tolist(), dtype=float)
+    with PM.workdps(DPS):
+        T = mp_gram_schmidt(Y1).T * PM.to_mp(G)
+        w1, _ = PM.mp_eigsy(T * T.T / M, dps=DPS)
+        want1 = np.array([float(v) for v in reversed(w1)])[:k]
+    tol1 = PM.tolerance("float64", n=d, cond=np.linalg.cond(Y1)) * want1[0]
+    for fn in (egop.randomized_leading_basis, egop.partial_egop_basis):
+        lam1 = fn(asx(xp, G), k, seed=seed, n_power_iter=1, oversample=3)[0]
+        np.testing.assert_allclose(np_(lam1), want1, rtol=0, atol=tol1)
+    V = np_(Vk)
+    assert V.shape == (d, k) and np.all(V[np.argmax(np.abs(V), axis=0), np.arange(k)] > 0)   # fix_signs applied
+    # M divides the squared singular values: doubling it halves lambda exactly (division by a power of 2)
+    lam2, _ = egop.randomized_leading_basis(asx(xp, G), k, seed=seed, M=2 * M)
+    np.testing.assert_array_equal(np_(lam2), np_(lam) / 2)
+    with pytest.raises(ValueError, match=r"^k: expected 1 <= k <= min\(d, M\) = 16, got 17$"):
+        egop.randomized_leading_basis(asx(xp, G), 17, seed=0)
+    with pytest.raises(ValueError, match=r"^oversample: expected an integer >= 0"):
+        egop.randomized_leading_basis(asx(xp, G), k, oversample=-1, seed=0)
+    with pytest.raises(ValueError, match=r"^M: expected an integer >= 1"):
+        egop.randomized_leading_basis(asx(xp, G), k, seed=0, M=0)
+    with pytest.raises(ValueError, match=r"^k: expected an integer >= 1"):
+        egop.randomized_leading_basis(asx(xp, G), 0, seed=0)
+    with pytest.raises(ValueError, match=r"^G: expected a 2-D array"):
+        egop.partial_egop_basis(asx(xp, np.ones(3)), 1, seed=0)
+    with pytest.raises(ValueError, match=r"^G: expected a 2-D array"):
+        egop.randomized_leading_basis(asx(xp, np.ones(3)), 1, seed=0)
+
+
+def test_partial_egop_basis_one_seed_and_exact_route(xp):
+    """One seed feeds both draws (partial_egop_basis docstring): the completion is partial_basis of the leading
+    vectors with the Generator after the range finder's (M, ell) draw (bit for bit), or with the fresh Generator
+    on the exact route. The exact route's eigenvalues s_i(G)^2 / M against mp eigsy (Weyl: 20 d u lambda_1)."""
+    rng = np.random.default_rng(25)
+    d, M, k, seed = 7, 9, 2, 11
+    G = rng.standard_normal((d, M))
+    lam, V = egop.partial_egop_basis(asx(xp, G), k, seed=seed, n_power_iter=1, oversample=2)
+    g = np.random.default_rng(seed)
+    g.standard_normal((M, k + 2))
+    np.testing.assert_array_equal(np_(V), np_(egop.partial_basis(V[:, :k], seed=g)))
+    lam2, V2 = egop.partial_egop_basis(asx(xp, G), k, seed=seed, randomized=False)
+    np.testing.assert_array_equal(np_(V2), np_(egop.partial_basis(V2[:, :k], seed=seed)))
+    w, _ = mp_egop_eigsy_desc(G)
+    np.testing.assert_allclose(np_(lam2), w[:k], rtol=0, atol=20 * d * U64 * w[0])
+    assert np.all(np_(V2)[np.argmax(np.abs(np_(V2[:, :k])), axis=0), np.arange(k)] > 0)      # fix_signs applied
+    with pytest.raises(ValueError, match=r"^k: expected 1 <= k <= min\(d, M\) = 7, got 8$"):
+        egop.partial_egop_basis(asx(xp, G), 8, seed=0)
+    with pytest.raises(ValueError, match=r"^k: expected an integer >= 1"):
+        egop.partial_egop_basis(asx(xp, G), 0, seed=0)
+    with pytest.raises(ValueError, match=r"^G: expected finite values"):
+        egop.partial_egop_basis(asx(xp, np.full((2, 2), np.nan)), 1, seed=0)
+
+
+def test_nearest_kronecker_factors_of_an_exact_product(xp):
+    """A = B0 kron C0: the leading singular pair of R(A) splits the scale evenly, ||B||_F = ||C||_F =
+    sqrt(||B0||_F ||C0||_F), so B = sigma B0 sqrt(||C0||/||B0||), C = sigma C0 sqrt(||B0||/||C0||) with sigma
+    the sign that makes B's largest |entry| positive (non-symmetric case). R(A) is rank one up to the rounding of
+    the products, so the SVD recovers the pair to c n u (n = 6, the rearrangement's side; cond 1, gap = s_1)."""
+    rng = np.random.default_rng(26)
+    B0, C0 = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
+    B0 *= np.sign(B0.flat[np.argmax(np.abs(B0))])                    # sigma = +1 for B0 itself
+    ap = egop.nearest_kronecker(asx(xp, np.kron(B0, C0)), (2, 3), (3, 2))
+    nb, nc = np.linalg.norm(B0), np.linalg.norm(C0)
+    tol = PM.tolerance("float64", n=6) * math.sqrt(nb * nc)
+    np.testing.assert_allclose(np_(ap.B), B0 * math.sqrt(nc / nb), rtol=0, atol=tol)
+    np.testing.assert_allclose(np_(ap.C), C0 * math.sqrt(nb / nc), rtol=0, atol=tol)
+    ap = egop.nearest_kronecker(asx(xp, np.kron(-B0, C0)), (2, 3), (3, 2))   # -B0 kron C0: same B, C -> -C
+    np.testing.assert_allclose(np_(ap.B), B0 * math.sqrt(nc / nb), rtol=0, atol=tol)
+    np.testing.assert_allclose(np_(ap.C), -C0 * math.sqrt(nb / nc), rtol=0, atol=tol)
+
+
+def test_nearest_kronecker_symmetry_detection_and_sign(xp):
+    """symmetric_psd=None detects a symmetric A (max|A - A^T| <= 8 n u max|A|, validate.SYM_TOL_FACTOR, tie
+    included) and then fixes the sign by tr(B) >= 0 and symmetrizes; otherwise by the largest |entry|. For
+    B0 = [[-0.5, 1], [1, -0.25]] (trace < 0, largest entry > 0) the two rules give opposite signs. A = B0 kron
+    diag(2, 1) has max|A| = 2, n = 4, so the threshold is 64 u; A[0, 1] is an exact zero set to 64 u or 65 u."""
+    B0 = np.array([[-0.5, 1.0], [1.0, -0.25]])
+    C0 = np.diag([2.0, 1.0])
+    scale = math.sqrt(np.linalg.norm(C0) / np.linalg.norm(B0))
+    tol = PM.tolerance("float64", n=4) * np.linalg.norm(B0) * scale
+    for off, sign in ((64, -1.0), (65, 1.0)):
+        A = np.kron(B0, C0)
+        A[0, 1] = off * U64
+        ap = egop.nearest_kronecker(asx(xp, A), (2, 2), (2, 2))
+        B = np_(ap.B)
+        np.testing.assert_allclose(B, sign * scale * B0, rtol=0, atol=tol)
+        if sign < 0:
+            np.testing.assert_array_equal(B, B.T)                   # symmetrized
+            np.testing.assert_array_equal(np_(ap.C), np_(ap.C).T)
+    ap = egop.nearest_kronecker(asx(xp, np.kron(B0, C0)), (2, 2), (2, 2), symmetric_psd=False)
+    np.testing.assert_allclose(np_(ap.B), scale * B0, rtol=0, atol=tol)
+    with pytest.raises(ValueError, match=r"^symmetric_psd: needs square factor shapes$"):
+        egop.nearest_kronecker(asx(xp, np.ones((6, 6))), (2, 3), (3, 2), symmetric_psd=True)
+
+
+def test_nearest_kronecker_without_a_tail(xp):
+    """min(m1 n1, m2 n2) = 1: R(A) has one singular value, A = b C exactly representable as a Kronecker product,
+    and the residual is an exact 0 in A's dtype. B = [[||A||_F]] up to c n u (n = 6)."""
+    A = np.array([[1.0, -2.0, 0.5], [2.0, 0.0, -1.0]])
+    for dtype in ("float32", "float64"):
+        ap = egop.nearest_kronecker(asx(xp, A, getattr(xp, dtype)), (1, 1), (2, 3))
+        assert ap.residual.dtype == getattr(xp, dtype) and float(ap.residual) == 0.0
+        nrm = np.linalg.norm(A)
+        assert float(ap.B[0, 0]) == pytest.approx(math.sqrt(nrm), rel=PM.tolerance(dtype, n=6), abs=0)
+        np.testing.assert_allclose(np_(ap.singular_values), [nrm], rtol=PM.tolerance(dtype, n=6))
+
+
+def test_kronecker_egop_basis_hand_values(xp):
+    """E = SB kron SC: B, C = SB, SC rescaled to equal Frobenius norms, so eigenvalues_1 = (3, 1, 0.5)
+    sqrt(||SC||/||SB||) and eigenvalues_2 = ((3 +- sqrt 2) / 2) sqrt(||SB||/||SC||), descending; SC's
+    eigenvectors by hand, (1, sqrt 2 - 1) and (-1, 1 + sqrt 2) normalized (largest |entry| positive), SB's are
+    Q1's columns (signs by the same rule). Eigenvalues to c n u lambda_max (n = 9, cond 1); eigenvectors to
+    c n u lambda_max / gap (Davis-Kahan; gaps 0.5 and sqrt 2 before the rescaling)."""
+    rng = np.random.default_rng(17)
+    Q1 = haar(rng, 3)
+    SB = Q1 @ np.diag([3.0, 1.0, 0.5]) @ Q1.T
+    SB = (SB + SB.T) / 2
+    SC = np.array([[2.0, 0.5], [0.5, 1.0]])
+    kb = egop.kronecker_egop_basis(asx(xp, np.kron(SB, SC)), (3, 2))
+    nb, nc = math.sqrt(9 + 1 + 0.25), math.sqrt(5.5)
+    r2 = math.sqrt(2)
+    w1, w2 = np.array([3.0, 1.0, 0.5]) * math.sqrt(nc / nb), np.array([(3 + r2) / 2, (3 - r2) / 2]) * math.sqrt(nb / nc)
+    tol = PM.tolerance("float64", n=9)
+    np.testing.assert_allclose(np_(kb.eigenvalues_1), w1, rtol=0, atol=tol * w1[0])
+    np.testing.assert_allclose(np_(kb.eigenvalues_2), w2, rtol=0, atol=tol * w2[0])
+    V2 = np.array([[1.0, -1.0], [r2 - 1, 1 + r2]]) / np.array([math.sqrt(4 - 2 * r2), math.sqrt(4 + 2 * r2)])
+    np.testing.assert_allclose(np_(kb.V2), V2, rtol=0, atol=tol * (3 + r2) / 2 / r2)
+    np.testing.assert_allclose(np_(kb.V1), np_(egop.fix_signs(asx(xp, Q1))), rtol=0, atol=tol * 3 / 0.5)
+    with pytest.raises(ValueError, match=r"^egop: expected shape \(6, 6\) for a parameter of shape \(3, 2\), got \(4, 4\)$"):
+        egop.kronecker_egop_basis(asx(xp, np.eye(4)), (3, 2))
+    with pytest.raises(ValueError, match=r"^shape: expected an integer >= 1"):
+        egop.kronecker_egop_basis(asx(xp, np.eye(4)), (0, 2))
+    with pytest.raises(ValueError, match=r"^egop: expected a square matrix"):
+        egop.kronecker_egop_basis(asx(xp, np.ones((4, 2))), (2, 2))
+
+
+def test_kronecker_basis_of_V_sign_of_a_symmetric_V(xp):
+    """kronecker_basis_of_V reads V as a general matrix (largest-|entry| sign rule), even when V is symmetric:
+    for V = H1 kron H2 with H1 = 2 v v^T - I (v = 1/sqrt 3, trace -1, largest entry 2/3 > 0) and H2 = [[0, 1],
+    [1, 0]] the factors are H1 and H2 themselves (the trace rule would return -H1, -H2). c n u with n = 9."""
+    H1 = np.full((3, 3), 2.0 / 3.0) - np.eye(3)
+    H2 = np.array([[0.0, 1.0], [1.0, 0.0]])
+    kb = egop.kronecker_basis_of_V(asx(xp, np.kron(H1, H2)), (3, 2))
+    tol = PM.tolerance("float64", n=9)
+    np.testing.assert_allclose(np_(kb.V1), H1, rtol=0, atol=tol)
+    np.testing.assert_allclose(np_(kb.V2), H2, rtol=0, atol=tol)
+    assert float(kb.approx.residual) <= tol * 6                      # V is exactly H1 kron H2, ||V||_F = sqrt 6
+    with pytest.raises(ValueError, match=r"^V: expected a square matrix"):
+        egop.kronecker_basis_of_V(asx(xp, np.ones((6, 4))), (3, 2))
+    with pytest.raises(ValueError, match=r"^A: expected a 2-D array"):
+        egop.nearest_kronecker(asx(xp, np.ones(4)), (2, 2), (1, 1))
+    with pytest.raises(ValueError, match=r"^A: expected shape \(8, 6\) for B \(2, 3\) kron C \(4, 2\), got \(5, 6\)$"):
+        egop.rearrange(asx(xp, np.ones((5, 6))), (2, 3), (4, 2))
+    with pytest.raises(ValueError, match=r"^V: expected shape \(6, 6\) for a parameter of shape \(3, 2\), got \(4, 4\)$"):
+        egop.kronecker_basis_of_V(asx(xp, np.eye(4)), (3, 2))
+    with pytest.raises(ValueError, match=r"^shape: expected an integer >= 1"):
+        egop.kronecker_basis_of_V(asx(xp, np.eye(4)), (2, 0))
+    with pytest.raises(ValueError, match=r"^A: expected finite values"):
+        egop.nearest_orthogonal(asx(xp, [[1.0, np.nan], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"^A: expected a square matrix"):
+        egop.nearest_orthogonal(asx(xp, np.ones((2, 3))))
+    with pytest.raises(ValueError, match=r"^A: expected finite values"):
+        egop.nearest_kronecker(asx(xp, np.full((4, 4), np.inf)), (2, 2), (2, 2))
+    with pytest.raises(ValueError, match=r"^shape_B: expected an integer >= 1"):
+        egop.rearrange(asx(xp, np.ones((4, 4))), (0, 2), (2, 2))
+    with pytest.raises(ValueError, match=r"^shape_C: expected an integer >= 1"):
+        egop.rearrange(asx(xp, np.ones((4, 4))), (2, 2), (2, -1))
+    with pytest.raises(ValueError, match=r"^A: expected a 2-D array"):
+        egop.rearrange(asx(xp, np.ones(4)), (2, 2), (1, 1))
+
+
+def test_density_measure_and_diagnostics_hand_values(xp):
+    """density_measure normalizes V's columns and takes the largest eigenvalue wherever it is:
+    lambda = (4, 1), V = (0.6, 0.8) and (-0.8, 0.6) scaled by (5, 2) gives max(0.98, 0.25 * 0.98) = 0.98; lambda =
+    (1, 4) with v = (0.6, 0.8), (1, 0) gives max(0.245, 0.5) = 0.5. diagnostics of lambda = (4, 1, 0) and
+    V = [(0.6, 0.8, 0), e3, (-0.8, 0.6, 0)]: sr_f = (2 + 1 + 0)/2 = 1.5 (Eq. 3), Frobenius form 5/4, beta =
+    ||v_1||_1^2 / 3 = 1.96/3, the general measure max(1.96/3, (1/4)(1/3), 0) = 1.96/3, gain = 1.5 / 1.96,
+    lambda_1 = 4, d = 3, M = the bundle's columns (None without one). Ratios of sums of <= 4 terms of the inexact
+    0.6, 0.8: c n u with n = 4."""
+    lam = asx(xp, [4.0, 1.0])
+
+    def near(want):
+        return pytest.approx(want, rel=PM.tolerance("float64", n=4), abs=0)
+
+    V2 = np.array([[0.6, -0.8], [0.8, 0.6]])
+    assert float(egop.density_measure(lam, asx(xp, V2 * np.array([5.0, 2.0])))) == near(0.98)
+    assert float(egop.density_measure(asx(xp, [1.0, 4.0]), asx(xp, [[0.6, 1.0], [0.8, 0.0]]))) == near(0.5)
+    V = np.array([[0.6, 0.0, -0.8], [0.8, 0.0, 0.6], [0.0, 1.0, 0.0]])
+    res = egop.EgopResult(egop=None, grads=asx(xp, np.ones((3, 7))), eigenvalues=asx(xp, [4.0, 1.0, 0.0]),
+                          V=asx(xp, V), samples=None)
+    dg = egop.diagnostics(res)
+    assert (dg.d, dg.M, dg.lambda_1) == (3, 7, 4.0)
+    assert dg.stable_rank == near(1.5) and dg.stable_rank_frobenius == near(1.25)
+    assert dg.beta == near(1.96 / 3) and dg.density_measure == near(1.96 / 3)
+    assert dg.gain == near(1.5 / 1.96)
+    assert egop.diagnostics(res._replace(grads=None)).M is None
+    for shape in ((2, 3), (3, 2)):
+        with pytest.raises(ValueError, match=r"^V: expected shape \(2, 2\), got \(%d, %d\)$" % shape):
+            egop.density_measure(lam, asx(xp, np.ones(shape)))
+    with pytest.raises(ValueError, match=r"^V: expected a 2-D array"):
+        egop.density_measure(lam, asx(xp, np.ones(2)))
+
+
+def test_leading_density_hand_values(xp):
+    """v = (3, -4): ||v / 5||_1 = 7/5, so beta = (7/5)^2 / 2 = 0.98 and the l1 form 1.4 / sqrt 2 (2-term sums,
+    c n u with n = 2)."""
+    v = asx(xp, [3.0, -4.0])
+    tol = PM.tolerance("float64", n=2)
+    assert float(egop.leading_density(v)) == pytest.approx(0.98, rel=tol, abs=0)
+    assert float(egop.leading_density(v, form="l1")) == pytest.approx(1.4 / math.sqrt(2), rel=tol, abs=0)
+    assert float(egop.leading_density(asx(xp, [-2.0]))) == 1.0             # d = 1: |v / |v||_1 = 1 exactly
+    assert float(egop.stable_rank(asx(xp, [3.0]))) == 1.0                  # one eigenvalue: sqrt(3)/sqrt(3)
+    with pytest.raises(ValueError, match=r"^v: expected a non-zero vector$"):
+        egop.leading_density(asx(xp, np.zeros(0)))
+    with pytest.raises(ValueError, match=r"^v: expected a 1-D array"):
+        egop.leading_density(asx(xp, np.ones((2, 2))))
+    with pytest.raises(ValueError, match=r"^v: expected finite values"):
+        egop.leading_density(asx(xp, [1.0, np.nan]))
+    with pytest.raises(ValueError, match=r"^form: expected one of \('squared', 'l1'\)"):
+        egop.leading_density(v, form="l2")
+
+
+def test_spectrum_rank_rule_ties_and_messages(xp):
+    """The band tau = 4 d u max|lambda| (validate.zero_tolerance), d = 2: 8 u. -8 u is rounding (accepted, counts
+    0), -9 u is refused as not PSD; +8 u counts as 0, tie included (sr_f exactly 1, not 1 + sqrt(8 u))."""
+    assert float(egop.stable_rank(asx(xp, [1.0, -8 * U64]))) == 1.0
+    assert float(egop.stable_rank(asx(xp, [1.0, 8 * U64]))) == 1.0
+    assert float(egop.stable_rank(asx(xp, [1.0, 9 * U64]))) == pytest.approx(1 + math.sqrt(9 * U64), rel=4 * U64, abs=0)
+    msg = f"eigenvalues: expected >= 0 (a PSD spectrum), but min = {-9 * U64:.3g} < -tol = {-8 * U64:.3g}"
+    with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
+        egop.stable_rank(asx(xp, [1.0, -9 * U64]))
+    with pytest.raises(ValueError, match=r"^eigenvalues: expected a non-empty spectrum$"):
+        egop.stable_rank(asx(xp, np.zeros(0)))
+    with pytest.raises(ValueError, match=r"^eigenvalues: all zero \(no leading eigenvalue to normalize by\)$"):
+        egop.normalized_spectrum(asx(xp, np.zeros(2)))
+    with pytest.raises(ValueError, match=r"^eigenvalues: expected finite values"):
+        egop.stable_rank(asx(xp, [1.0, np.inf]))
+    with pytest.raises(ValueError, match=r"^eigenvalues: expected a 1-D array"):
+        egop.stable_rank(asx(xp, np.ones((2, 2))))
+    with pytest.raises(ValueError, match=r"^form: expected one of \('nuclear', 'frobenius'\)"):
+        egop.stable_rank(asx(xp, [1.0]), form="trace")
+
+
+def test_principal_angles_both_branches_and_unequal_dims(xp):
+    """A = [e1, e2], B = [cos a e1 + sin a e3, cos b e2 + sin b e4] with a = 1e-8 and b = pi/2 - 1e-8: the angles
+    are (a, b), ascending. a needs the sine branch (acos(1) = 0), b the cosine one (asin(1 - 5e-17) = pi/2);
+    each branch is accurate to a few u relative on its side of pi/4 (c n u, n = 4). With A = e1 alone (k = 1,
+    l = 2) the one angle is a: the smallest singular value of B - A A^T B, not the largest."""
+    a, b = 1e-8, math.pi / 2 - 1e-8
+    A = np.eye(4)[:, :2]
+    B = np.zeros((4, 2))
+    B[0, 0], B[2, 0], B[1, 1], B[3, 1] = math.cos(a), math.sin(a), math.cos(b), math.sin(b)
+    tol = PM.tolerance("float64", n=4)
+    np.testing.assert_allclose(np_(egop.principal_angles(asx(xp, A), asx(xp, B))), [a, b], rtol=tol, atol=0)
+    np.testing.assert_allclose(np_(egop.principal_angles(asx(xp, A[:, :1]), asx(xp, B))), [a], rtol=tol, atol=0)
+    np.testing.assert_allclose(np_(egop.principal_angles(asx(xp, B), asx(xp, A[:, :1]))), [a], rtol=tol, atol=0)
+    empty = egop.principal_angles(asx(xp, np.zeros((4, 0)), xp.float32), asx(xp, B))
+    assert empty.shape == (0,) and empty.dtype == xp.float32                  # no angles, in A's dtype
+    with pytest.raises(ValueError, match=r"^B: expected 4 rows like A, got 3$"):
+        egop.principal_angles(asx(xp, A), asx(xp, np.ones((3, 1))))
+    with pytest.raises(ValueError, match=r"^A: expected a 2-D array"):
+        egop.principal_angles(asx(xp, np.ones(4)), asx(xp, B))
+    with pytest.raises(ValueError, match=r"^B: expected a 2-D array"):
+        egop.principal_angles(asx(xp, A), asx(xp, np.ones(4)))
+
+
+@pytest.mark.parametrize("method", egop.METHODS)
+def test_egop_of_one_coordinate_and_of_one_sample(xp, method):
+    """Hand values at the edges d = 1 and M = 1 (Algorithm 1 steps 3-4): G = [[3, -1]] gives the 1 x 1 EGOP
+    (9 + 1)/2 = 5 with V = [[1]]; G = [[3], [4]] gives E = g g^T = [[9, 12], [12, 16]], lambda = (25, 0) and
+    v_1 = (0.6, 0.8). A few roundings of O(1) values: c n u with n = 2 (cond 1; the eigenvector's gap is 25)."""
+    tol = PM.tolerance("float64", n=2)
+    r = egop.egop_from_gradients(asx(xp, [[3.0, -1.0]]), method=method)
+    np.testing.assert_allclose(np_(r.egop), [[5.0]], rtol=tol)
+    np.testing.assert_allclose(np_(r.eigenvalues), [5.0], rtol=tol)
+    np.testing.assert_array_equal(np_(r.V), [[1.0]])
+    r = egop.egop_from_gradients(asx(xp, [[3.0], [4.0]]), method=method)
+    np.testing.assert_allclose(np_(r.egop), [[9.0, 12.0], [12.0, 16.0]], rtol=0, atol=tol * 25)
+    np.testing.assert_allclose(np_(r.eigenvalues), [25.0, 0.0], rtol=0, atol=tol * 25)
+    np.testing.assert_allclose(np_(r.V)[:, 0], [0.6, 0.8], rtol=0, atol=tol)
+    np.testing.assert_allclose(np.abs(np_(r.V)[:, 1]), [0.8, 0.6], rtol=0, atol=tol)
+    with pytest.raises(ValueError, match=r"^G: expected a non-empty \(d, M\) gradient bundle, got shape \(0, 2\)$"):
+        egop.egop_from_gradients(asx(xp, np.ones((0, 2))), method=method)
+
+
+def test_objects_with_a_shape_but_no_dtype_are_not_arrays(xp):
+    """An array has both .shape and .dtype; a memoryview has only .shape and must take the non-array route
+    everywhere, with the message of that route."""
+    mv = memoryview(np.eye(2))
+    with pytest.raises(TypeError, match=r"^mean: expected a real number, got memoryview$"):
+        egop.gaussian_sampler(mv, d=2, xp=xp)
+    with pytest.raises(TypeError, match=r"^scale: expected a real number, got memoryview$"):
+        egop.gaussian_sampler(asx(xp, [0.0, 0.0]), mv)
+    with pytest.raises(TypeError, match=r"^V: expected an array, got memoryview$"):
+        egop.to_reparam(asx(xp, np.ones(2)), mv)
+    with pytest.raises(TypeError, match=r"^grad_fn\(X\[0\]\): expected an array, got memoryview$"):
+        egop.egop_from_samples(lambda x: memoryview(np.ones(2)), asx(xp, np.ones((2, 2))))
+
+
+def test_egop_from_samples_with_one_sample_or_one_coordinate(xp):
+    """grad = 2 x on X = [[1.5, -2]] (M = 1): G = [[3], [-4]], E = [[9, -12], [-12, 16]]; on X = [[1], [2], [3]]
+    (d = 1): E = 4 (1 + 4 + 9) / 3 = 56/3. Rounding of O(1) sums: c n u with n = 3."""
+    tol = PM.tolerance("float64", n=3)
+    r = egop.egop_from_samples(lambda x: 2.0 * x, asx(xp, [[1.5, -2.0]]))
+    np.testing.assert_allclose(np_(r.egop), [[9.0, -12.0], [-12.0, 16.0]], rtol=0, atol=tol * 16)
+    r = egop.egop_from_samples(lambda x: 2.0 * x, asx(xp, [[1.0], [2.0], [3.0]]))
+    np.testing.assert_allclose(np_(r.egop), [[56.0 / 3]], rtol=tol)
+
+
+def test_randomized_bases_at_the_size_limits(xp):
+    """ell = min(m, n) and k = min(d, M) are allowed: the range is then all of R^m, Q Q^T = I (c m u); ell is
+    capped by d and by M separately (k + oversample = 12 > 4); float32 stays float32."""
+    rng = np.random.default_rng(27)
+    A = rng.standard_normal((4, 6))
+    Q = np_(egop.randomized_range_finder(asx(xp, A), 4, seed=1))
+    np.testing.assert_allclose(Q @ Q.T, np.eye(4), rtol=0, atol=PM.tolerance("float64", n=4))
+    assert egop.randomized_range_finder(asx(xp, A, xp.float32), 2, seed=1).dtype == xp.float32
+    for G in (A, A.T):                                   # d = 4 < M = 6, then M = 4 < d = 6
+        lam, Vk = egop.randomized_leading_basis(asx(xp, G), 4, seed=2)
+        w, _ = mp_egop_eigsy_desc(G)
+        # ell = 4 = min(d, M): the subspace is the whole range of G, so lambda = s(G)^2 / M (Weyl, 20 d u lambda_1)
+        np.testing.assert_allclose(np_(lam), w[:4], rtol=0, atol=20 * 6 * U64 * w[0])
+        assert Vk.shape == (G.shape[0], 4)
+    lam, V = egop.partial_egop_basis(asx(xp, A), 4, seed=3)
+    assert V.shape == (4, 4)
+
+
+def test_nearest_kronecker_signs_at_small_scale_and_shape_rules(xp):
+    """The sign rules hold whatever the size of the entries: for A = 0.01 (B0 kron C0) (entries of B below 1)
+    B's largest |entry| is positive in the general case, and for a symmetric PSD A = 0.01 (SB kron SC) (trace of
+    B below 1) B is PSD with tr(B) > 0; B = 0.1 B0 sqrt(||C0||/||B0||) to c n u (n = 6 / 4, cond 1).
+    symmetric_psd is decided from the factor shapes: a symmetric A with non-square factors takes the general
+    route, and symmetric_psd=True with only one square factor is refused."""
+    for seed in range(4):
+        rng = np.random.default_rng(30 + seed)
+        B0, C0 = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
+        B0 *= np.sign(B0.flat[np.argmax(np.abs(B0))])
+        want = 0.1 * B0 * math.sqrt(np.linalg.norm(C0) / np.linalg.norm(B0))
+        B = np_(egop.nearest_kronecker(asx(xp, 0.01 * np.kron(B0, C0)), (2, 3), (3, 2)).B)
+        np.testing.assert_allclose(B, want, rtol=0, atol=PM.tolerance("float64", n=6) * np.linalg.norm(want))
+        Zb, Zc = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+        SB, SC = Zb @ Zb.T / 3, Zc @ Zc.T / 3
+        want = 0.1 * SB * math.sqrt(np.linalg.norm(SC) / np.linalg.norm(SB))
+        B = np_(egop.nearest_kronecker(asx(xp, 0.01 * np.kron(SB, SC)), (2, 2), (2, 2)).B)
+        np.testing.assert_allclose(B, want, rtol=0, atol=PM.tolerance("float64", n=4) * np.linalg.norm(want))
+    ap = egop.nearest_kronecker(asx(xp, np.eye(6)), (2, 3), (3, 2))          # symmetric A, non-square factors
+    assert ap.B.shape == (2, 3) and ap.C.shape == (3, 2)
+    with pytest.raises(ValueError, match=r"^symmetric_psd: needs square factor shapes$"):
+        egop.nearest_kronecker(asx(xp, np.ones((2, 6))), (2, 2), (1, 3), symmetric_psd=True)
+
+
+def test_kronecker_egop_basis_symmetrizes_its_factors(xp):
+    """kronecker_egop_basis treats its input as the EGOP (symmetric PSD) whatever its rounding: an asymmetry of
+    1e-10 (far outside the 8 n u detection band) still gives exactly symmetric B and C."""
+    rng = np.random.default_rng(28)
+    Z = rng.standard_normal((6, 10))
+    E = Z @ Z.T / 10
+    E[0, 1] += 1e-10
+    kb = egop.kronecker_egop_basis(asx(xp, E), (3, 2))
+    for F in (np_(kb.approx.B), np_(kb.approx.C)):
+        np.testing.assert_array_equal(F, F.T)
+
+
+def test_gradient_oracle_messages_in_full(xp):
+    """Each refusal of a gradient names the call (grad_fn(X[k])) and says what was wrong, in full."""
+    d = 3
+    s = egop.gaussian_sampler(0.0, 1.0, d=d, xp=xp)
+    X = asx(xp, np.ones((2, d)))
+    with pytest.raises(TypeError, match=r"^grad_fn\(X\[0\]\): dtype float32 does not match the samples' float64$"):
+        egop.egop_from_samples(lambda x: xp.astype(x, xp.float32), X)
+    with pytest.raises(TypeError, match=r"^grad_fn\(X\[0\]\): expected a real floating array, got int64$"):
+        egop.egop_from_samples(lambda x: xp.astype(x, xp.int64), X)
+    with pytest.raises(ValueError, match=r"^grad_fn\(X\[1\]\): expected finite values, got 1 NaN or inf entry$"):
+        egop.egop_from_samples(lambda x: x * asx(xp, [1.0, 1.0, np.inf]) if float(x[1]) == 2.0 else x,
+                               asx(xp, [[1.0, 1.0, 1.0], [1.0, 2.0, 3.0]]))
+    other = backend.get_namespace("array_api_strict" if backend.is_numpy(xp) else "numpy")
+    mod_g, mod_x = type(other.zeros(1)).__module__, type(X).__module__
+    msg = f"grad_fn(X[0]): array library {mod_g} does not match the samples' {mod_x}"
+    with pytest.raises(TypeError, match="^" + re.escape(msg) + "$"):
+        egop.egop_from_samples(lambda x: other.zeros(d), X)
+    with pytest.raises(TypeError, match=r"^sampler: expected a callable \(M, rng\) -> \(M, d\) array, got str$"):
+        egop.estimate_egop(lambda x: x, "gaussian", 2, seed=0)
+    with pytest.raises(ValueError, match=r"^M: expected an integer >= 1, got 0$"):
+        egop.estimate_egop(lambda x: x, s, 0, seed=0)
+    with pytest.raises(ValueError, match=r"^sampler output: expected 2 rows \(one sample per row\), got shape \(3, 3\)$"):
+        egop.estimate_egop(lambda x: x, lambda M, rng: s(M + 1, rng), 2, seed=0)
+
+
+def test_svd_route_completes_with_lapacks_full_U(xp):
+    """method="svd" with M < d: V is the full left singular factor of G / sqrt(M) (LAPACK's completion of
+    range(G), as torch.svd(G, some=False) in the later code), signs by fix_signs; method="eigh" completes the
+    null space differently. Same LAPACK call on the same matrix: equal to c n u (n = d). In float32 the zero
+    padding of the eigenvalues is float32 too."""
+    rng = np.random.default_rng(29)
+    d, M = 6, 3
+    G = rng.standard_normal((d, M))
+    U = np.linalg.svd(G / math.sqrt(M), full_matrices=True)[0]
+    U = U * np.where(U[np.argmax(np.abs(U), axis=0), np.arange(d)] < 0, -1.0, 1.0)
+    tol = PM.tolerance("float64", n=d)
+    np.testing.assert_allclose(np_(egop.egop_from_gradients(asx(xp, G)).V), U, rtol=0, atol=tol)
+    assert np.abs(np_(egop.egop_from_gradients(asx(xp, G), method="eigh").V)[:, M:] - U[:, M:]).max() > 0.1
+    r32 = egop.egop_from_gradients(asx(xp, G, xp.float32))
+    assert r32.eigenvalues.dtype == xp.float32 and r32.V.dtype == xp.float32
+
+
+def test_nearest_kronecker_trace_rule_below_one(xp):
+    """The symmetric route flips by the sign of tr(B) alone, also when |tr(B)| < 1 and B[0, 0] < 0: for
+    B0 = [[-0.1, 0.3], [0.3, 0.5]] (trace 0.4) and SC PSD, A = B0 kron SC gives B = +B0 sqrt(||SC||/||B0||)
+    (c n u, n = 4) and never -B0, whichever sign the SVD returned."""
+    B0 = np.array([[-0.1, 0.3], [0.3, 0.5]])
+    for SC in (np.array([[1.0, 0.2], [0.2, 0.5]]), np.array([[0.3, -0.1], [-0.1, 0.2]])):
+        for sgn in (1.0, -1.0):                        # A and -A (= -B0 kron SC): B = sgn * B0 * scale, by tr >= 0
+            Bexp = B0 * math.sqrt(np.linalg.norm(SC) / np.linalg.norm(B0))
+            ap = egop.nearest_kronecker(asx(xp, sgn * np.kron(B0, SC)), (2, 2), (2, 2))
+            tol = PM.tolerance("float64", n=4) * np.linalg.norm(Bexp)
+            np.testing.assert_allclose(np_(ap.B), Bexp, rtol=0, atol=tol)
