@@ -584,9 +584,53 @@ def phases(args) -> None:
                           f" step {r}: wall {wall * 1e3:.1f} ms, process CPU {cpu * 1e3:.1f} ms, load "
                           f"{os.getloadavg()[0]:.2f}")
                     print(timeline(log, t0))
+                if threads >= 2:
+                    print(overlap_check(statistics_of(args.phases, state), args.repeat))
     finally:
         for mod, fn_name, fn in saved:
             setattr(mod, fn_name, fn)
+
+
+def overlap_check(stats, repeat: int) -> str:
+    """Whether two eighs overlap on two cores: the row's first two statistics decomposed one after the other at
+    one BLAS thread, at two BLAS threads, and concurrently (two Python threads, one BLAS thread each, as the
+    concurrent modes run them), and torch's eigh at one and two threads; minimum wall seconds over ``repeat``.
+    Perfect overlap: concurrent = max of the two alone; memory-bandwidth or cache contention shows as more."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    A, B = stats[0], stats[-1]
+
+    def best(fn):
+        out = math.inf
+        for _ in range(max(repeat, 2)):
+            t0 = time.perf_counter()
+            fn()
+            out = min(out, time.perf_counter() - t0)
+        return out
+
+    rows = []
+    with ThreadPoolExecutor(2) as pool:
+        for thr in (1, 2):
+            with threadpool_limits(limits=thr):
+                rows.append((f"one after the other, {thr} BLAS thread(s)", best(lambda: (backend.eigh(A),
+                                                                                        backend.eigh(B)))))
+        with threadpool_limits(limits=1):
+            rows.append(("A alone, 1 BLAS thread", best(lambda: backend.eigh(A))))
+            rows.append(("concurrently, 1 BLAS thread each", best(
+                lambda: [f.result() for f in [pool.submit(backend.eigh, A), pool.submit(backend.eigh, B)]])))
+    torch_e = torch_engine()
+    if torch_e is not None:
+        import torch
+
+        tA, tB = torch.from_numpy(A), torch.from_numpy(B)
+        for thr in (1, 2):
+            torch.set_num_threads(thr)
+            rows.append((f"torch, one after the other, {thr} thread(s)", best(lambda: (torch.linalg.eigh(tA),
+                                                                                      torch.linalg.eigh(tB)))))
+    head = f"# two eighs of order {A.shape[0]} and {B.shape[0]} ({A.dtype}), min wall ms over {max(repeat, 2)}"
+    return "\n".join([head] + [f"  {label:<45} {t * 1e3:9.1f}" for label, t in rows])
 
 
 def timeline(log, t0: float) -> str:
