@@ -509,22 +509,15 @@ def _workers(count: int, like, order: int, sizes) -> int:
     """How many modes run at once (< 2: serial); when >= 2, the caller holds _PARALLEL_LOCK and releases it."""
     if count < 2 or not _parallel_ok(like, order):
         return 1
-    sizes = [order] * count if sizes is None else list(sizes)
-    if not _PARALLEL_LOCK.acquire(blocking=False):  # another update is running modes concurrently: stay serial
+    # the BLAS thread budget the caller set (threadpoolctl, OPENBLAS_NUM_THREADS) is the number of cores
+    # krad_ref may use: n BLAS threads let n modes run at once with one each; a budget of 1 stays serial
+    ctl = _controller()
+    budget = min([lib.num_threads for lib in ctl.lib_controllers if lib.user_api == "blas"] or [1])
+    workers = min(count, budget, _cores())
+    if workers < 2 or not (PARALLEL_MODES is True or _balanced([order] * count if sizes is None else sizes, workers)):
         return 1
-    try:
-        # the BLAS thread budget the caller set (threadpoolctl, OPENBLAS_NUM_THREADS) is the number of cores
-        # krad_ref may use: n BLAS threads let n modes run at once with one each; a budget of 1 stays serial
-        ctl = _controller()
-        budget = min([lib.num_threads for lib in ctl.lib_controllers if lib.user_api == "blas"] or [1])
-        workers = min(count, budget, _cores())
-        if workers >= 2 and (PARALLEL_MODES is True or _balanced(sizes, workers)):
-            return workers
-    except BaseException:
-        _PARALLEL_LOCK.release()
-        raise
-    _PARALLEL_LOCK.release()
-    return 1
+    # another update running its modes concurrently holds the pool and the process-wide BLAS limit: stay serial
+    return workers if _PARALLEL_LOCK.acquire(blocking=False) else 1
 
 
 def _stages_serial(stages, count: int):
