@@ -521,16 +521,14 @@ def _workers(count: int, like, order: int, sizes) -> int:
 
 
 def _stages_serial(stages, count: int):
-    values = [None] * count
-    done = [[] for _ in range(count)]
+    values, columns = [None] * count, []
     for stage in stages:
         if isinstance(stage, ModeCheck):
             stage.fn(list(enumerate(values)))
         else:
             values = [stage(i, values[i]) for i in range(count)]
-        for i in range(count):
-            done[i].append(values[i])
-    return done
+        columns.append(values)
+    return [list(row) for row in zip(*columns)]
 
 
 def _stages_of_mode(stages, i: int):
