@@ -356,10 +356,13 @@ def gram_via_syrk(G, xp) -> bool:
 #: one thread gets the serial update. Set it as ``krad_ref.backend.PARALLEL_MODES = False``.
 #: Why: LAPACK's divide-and-conquer eigh barely uses a second thread (performance.md: 0.113 s at 1 thread,
 #: 0.102 s at 2 for 1024^2 float32), while two eighs on two cores overlap (LAPACK and BLAS release the GIL).
-#: Results: each task runs the serial code at one BLAS thread, so the update is bit-identical to the serial
-#: update at one BLAS thread (tests/test_concurrent_modes.py). OpenBLAS's eigh (and some GEMMs) at n >~ 300
-#: give other last bits at 1 and at 2 threads, so against a serial run at 2 BLAS threads the bits differ by
-#: rounding, as between any two thread counts. The BLAS limit is process-wide while the tasks run (that is how
+#: Results: each task runs the serial code at one BLAS thread, so the new statistics, factors and roots are
+#: bit-identical to the serial update's at one BLAS thread (tests/test_concurrent_modes.py). The direction's
+#: products come after the tasks, at the caller's thread count, as in a serial update at that count: equal to
+#: the one-thread direction wherever the BLAS's GEMM gives the same bits at 1 and 2 threads (OpenBLAS 0.3.30:
+#: at the tests' shapes, not at 1000 x 1000). OpenBLAS's eigh (and some GEMMs) at n >~ 300 give other last
+#: bits at 1 and at 2 threads, so against a serial run at 2 BLAS threads the bits differ by rounding, as
+#: between any two thread counts. The BLAS limit is process-wide while the tasks run (that is how
 #: threadpoolctl works): when several Python threads call krad_ref at once, set False.
 PARALLEL_MODES = "auto"
 #: "auto" runs modes concurrently from this factor order on (below, thread hand-off costs more than it saves:

@@ -3,8 +3,10 @@
 
 Claims checked here, all exactly (``assert_array_equal`` / exception identity, no tolerance): the bit-identity
 claim of ``backend.PARALLEL_MODES`` is that every task runs the serial code at one BLAS thread, so the concurrent
-update IS the serial update at one BLAS thread, not an approximation of it; and an update raises the error the
-serial order (all factor updates, then the checks, then the roots, each in mode order) meets first.
+update's statistics, factors and roots ARE the serial update's at one BLAS thread, not an approximation of them;
+and an update raises the error the serial order (all factor updates, then the checks, then the roots, each in
+mode order) meets first. The direction's products run after the tasks at the caller's two BLAS threads; at the
+shapes below OpenBLAS's two-thread GEMM gives the one-thread bits, so the directions are compared exactly too.
 """
 from __future__ import annotations
 
