@@ -6,6 +6,8 @@
     python benchmarks/steps.py --profile kradagrad --sizes 1024 --threads 1    # where one step's time goes
     python benchmarks/steps.py --sizes 512 1024 --shapes --freqs 1 --small 32x16   # + torch budget, small rows
     python benchmarks/steps.py --backend cupy --sizes 1024 2048 4096 --shapes --threads 1
+    python benchmarks/steps.py --sizes 1024 --shapes --freqs 1 --small --against /work/main   # two checkouts
+    python benchmarks/steps.py --phases kradagrad_star --sizes 1024 --threads 1 2 --repeat 2  # per-phase timeline
 
 What is timed. One optimizer ``update`` (the registered algorithm, ``krad_ref.algorithm.get(id)``, default Config
 of ``--variant`` with ``root_freq = f``) on a float32 (m, n) gradient, after a warm-up of ``--warmup`` steps so
@@ -44,6 +46,13 @@ Beside krad_ref's own budget, when torch is installed, a torch kernel budget: th
 ``torch.linalg.eigh``/``eigvalsh`` and ``torch.matmul`` on the same shapes, dtypes and thread count
 (``torch.set_num_threads``): what a PyTorch user's step is built from, so ``vs torch`` <= 1.0 means the
 NumPy step is as fast as torch's kernels alone (issue 14's target at 2 threads, 512-2048).
+
+``--against CHECKOUT`` times another checkout's updates (its ``krad_ref`` imported as ``krad_ref_against``)
+in the same rounds as this one's, on its own state: a before/after comparison under one machine load.
+``--parallel auto|on|off`` sets ``krad_ref.backend.PARALLEL_MODES`` (both checkouts). ``--phases ALG`` prints,
+instead of the table, where each step's time goes: every Gram, factor update, eigh, root and product call with
+its thread, its wall interval and that thread's CPU time (concurrent modes: one BLAS thread per task, so a
+task's CPU time is its kernels' whole work; compare it with the wall interval to see waiting or contention).
 
 Small problems (``--small``, default 32x16): per-update time of krad_ref's ``update`` against the same operations
 written as bare NumPy/SciPy (Gram, t, Eq. 13, ``scipy.linalg.eigh(driver="evd")`` roots, the two-sided product;
@@ -90,14 +99,14 @@ ALGORITHMS = ("kradagrad_star", "kradagrad", "shampoo32", "shampoo32_root64", "s
 # ---------------------------------------------------------------------------------------------------------
 # the optimizers under test
 
-def make(alg: str, variant: str, f: int):
-    """(Algorithm record, Config) for a row id."""
+def make(alg: str, variant: str, f: int, registry=algorithm):
+    """(Algorithm record, Config) for a row id, from ``registry`` (a ``krad_ref.algorithm`` module)."""
     if alg.startswith("shampoo"):
-        a = algorithm.get("shampoo")
+        a = registry.get("shampoo")
         extra = {"shampoo32": {}, "shampoo32_root64": dict(root_dtype="float64"),
                  "shampoo64": dict(stat_dtype="float64")}[alg]
         return a, a.Config(variant=variant, root_freq=f, **extra)
-    a = algorithm.get(alg)
+    a = registry.get(alg)
     return a, a.Config(variant=variant, root_freq=f)
 
 
@@ -244,44 +253,71 @@ class Kernels:
 # ---------------------------------------------------------------------------------------------------------
 # timing one row
 
-def time_row(alg: str, variant: str, m: int, n: int, f: int, repeat: int, warmup: int, grads, engines):
-    """(seconds per step, [(budget, eigh, gemm) per engine]) for one row.
+def time_row(alg: str, variant: str, m: int, n: int, f: int, repeat: int, warmup: int, grads, engines,
+             registries=(algorithm,)):
+    """([seconds per step per registry], [(budget, eigh, gemm) per engine]) for one row.
 
-    Rounds alternate one timing window of period(alg, f) steps with one bare run of every kernel of each
-    engine's budget, so all see the same machine load; each is the minimum over ``repeat`` rounds. The window
-    is aligned on the schedule (count % period == 0), so every window holds the same phases. ``grads`` live in
-    the first engine's library (the one krad_ref runs on).
+    Rounds alternate one timing window of period(alg, f) steps of each registry's update (``--against``: this
+    checkout's and another's, each on its own state) with one bare run of every kernel of each engine's budget,
+    so all see the same machine load; each is the minimum over ``repeat`` rounds. The window is aligned on the
+    schedule (count % period == 0), so every window holds the same phases. ``grads`` live in the first engine's
+    library (the one krad_ref runs on).
     """
-    a, cfg = make(alg, variant, f)
-    xp = backend.namespace(grads[0])
-    state = a.init((m, n), cfg, dtype=xp.float32, xp=xp)
     P = period(alg, f)
-    i = 0
-    for _ in range(max(warmup, P)):
-        _, state = a.update(grads[i % len(grads)], state, cfg)
-        i += 1
-    while int(state.count) % P:
-        _, state = a.update(grads[i % len(grads)], state, cfg)
-        i += 1
+    runs = []  # [algorithm record, config, state, gradient index] per registry
+    for reg in registries:
+        a, cfg = make(alg, variant, f, reg)
+        xp = backend.namespace(grads[0])
+        state = a.init((m, n), cfg, dtype=xp.float32, xp=xp)
+        i = 0
+        for _ in range(max(warmup, P)):
+            _, state = a.update(grads[i % len(grads)], state, cfg)
+            i += 1
+        while int(state.count) % P:
+            _, state = a.update(grads[i % len(grads)], state, cfg)
+            i += 1
+        runs.append([a, cfg, state, i])
+    cfg = runs[0][1]
     t_rule = getattr(cfg.resolved(), "t_rule", "frobenius") if hasattr(cfg, "resolved") else "frobenius"
     kernels = [Kernels(kernel_plan(alg, m, n, f, t_rule), e) for e in engines]
     for k in kernels:
-        k.time_once(statistics_of(alg, state))  # warm the kernels' first call
+        k.time_once(statistics_of(alg, runs[0][2]))  # warm the kernels' first call
         k.best = dict.fromkeys(k.best, math.inf)
     sync = engines[0].sync
-    best = math.inf
+    best = [math.inf] * len(runs)
     for _ in range(repeat):
-        sync()
-        t0 = CLOCK()
-        for _ in range(P):
-            _, state = a.update(grads[i % len(grads)], state, cfg)
-            i += 1
-        sync()
-        best = min(best, (CLOCK() - t0) / P)
-        stats = statistics_of(alg, state)
+        for r, run_ in enumerate(runs):
+            a, cfg, state, i = run_
+            sync()
+            t0 = CLOCK()
+            for _ in range(P):
+                _, state = a.update(grads[i % len(grads)], state, cfg)
+                i += 1
+            sync()
+            best[r] = min(best[r], (CLOCK() - t0) / P)
+            run_[2:] = [state, i]
+        stats = statistics_of(alg, runs[0][2])
         for k in kernels:
             k.time_once(stats)
     return best, [k.budget() for k in kernels]
+
+
+def other_checkout(path: str):
+    """``krad_ref.algorithm`` of another checkout (``--against /work/main``), imported as the package
+    ``krad_ref_against`` beside this one (the core modules import each other relatively), with its KrADagrad and
+    Shampoo modules loaded so that their ids are registered in its own registry."""
+    import importlib
+    import importlib.util
+
+    root = Path(path).resolve() / "krad_ref"
+    spec = importlib.util.spec_from_file_location("krad_ref_against", root / "__init__.py",
+                                                  submodule_search_locations=[str(root)])
+    pkg = importlib.util.module_from_spec(spec)
+    sys.modules["krad_ref_against"] = pkg
+    spec.loader.exec_module(pkg)
+    for name in ("kradagrad", "shampoo"):
+        importlib.import_module(f"krad_ref_against.{name}")
+    return importlib.import_module("krad_ref_against.algorithm")
 
 
 def run(args) -> list[dict]:
@@ -293,6 +329,9 @@ def run(args) -> list[dict]:
     if torch_e is not None:
         engines.append(torch_e)
     thread_counts = args.threads if args.backend == "numpy" else [0]
+    registries = (algorithm,) if not args.against else (algorithm, other_checkout(args.against))
+    if args.against:
+        sys.modules["krad_ref_against.backend"].PARALLEL_MODES = backend.PARALLEL_MODES  # --parallel for both
     rows = []
     for (m, n) in shapes:
         grads = [engines[0].convert(g) for g in gradients(m, n, 4, seed=m * 1000 + n)]
@@ -302,23 +341,25 @@ def run(args) -> list[dict]:
                 for alg in args.algorithms:
                     for f in args.freqs:
                         try:
-                            t_step, budgets = time_row(alg, args.variant, m, n, f, args.repeat, args.warmup, grads,
-                                                       engines)
+                            t_steps, budgets = time_row(alg, args.variant, m, n, f, args.repeat, args.warmup,
+                                                        grads, engines, registries)
                         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # report, go on
                             msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:150]}"
                             rows.append(dict(shape=f"{m}x{n}", alg=alg, f=f, threads=threads, error=msg))
                             print(f"  {m}x{n} thr={threads} {alg:<17} f={f}: ERROR {msg}", file=sys.stderr,
                                   flush=True)
                             continue
+                        t_step, t_other = t_steps[0], (t_steps[1] if len(t_steps) > 1 else math.nan)
                         budget, t_e, t_g = budgets[0]
                         torch_budget = budgets[1][0] if len(budgets) > 1 else math.nan
                         ratio = t_step / budget
                         rows.append(dict(shape=f"{m}x{n}", alg=alg, f=f, threads=threads, step=t_step,
                                          budget=budget, eigh=t_e, gemm=t_g, ratio=ratio, torch=torch_budget,
-                                         error=""))
+                                         other=t_other, error=""))
                         print(f"  {m}x{n} thr={threads} {alg:<17} f={f}: step {t_step * 1e3:8.2f} ms, budget "
                               f"{budget * 1e3:8.2f} ms (eigh {t_e * 1e3:.2f} + gemm {t_g * 1e3:.2f}), ratio "
-                              f"{ratio:.2f}, torch budget {torch_budget * 1e3:.2f} ms  [load "
+                              f"{ratio:.2f}, torch budget {torch_budget * 1e3:.2f} ms, against {t_other * 1e3:.2f} "
+                              f"ms  [load "
                               f"{os.getloadavg()[0]:.1f}]", file=sys.stderr, flush=True)
     return rows
 
@@ -454,9 +495,11 @@ def table(rows) -> str:
             verdict += " (<= 1.25)"
         if torch_col:
             extra = f" {r['torch'] * 1e3:>9.2f} {r['step'] / r['torch']:>8.2f}"
+        against = "" if math.isnan(r["other"]) else (f"  against {r['other'] * 1e3:.2f} ms "
+                                                     f"(this / against {r['step'] / r['other']:.2f})")
         out.append(f"{r['shape']:>10} {r['alg']:<17} {r['f']:>2} {r['threads']:>3} {r['step'] * 1e3:>9.2f} "
                    f"{r['budget'] * 1e3:>10.2f} {r['eigh'] * 1e3:>8.2f} {r['gemm'] * 1e3:>8.2f} "
-                   f"{r['ratio']:>6.2f}{extra}  {verdict}")
+                   f"{r['ratio']:>6.2f}{extra}  {verdict}{against}")
     return "\n".join(out)
 
 
@@ -488,6 +531,117 @@ def profile(args) -> None:
     pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
+#: (module, function name, phase label) instrumented by ``--phases``: module-level names the updates look up at
+#: call time, so replacing them for the run times every call
+PHASES = (("krad_ref.krad", "mode_statistic", "statistic"), ("krad_ref.modes", "_mode_gram", "Gram"),
+          ("krad_ref.krad", "mode_update", "factor update"), ("krad_ref.backend", "eigh", "eigh"),
+          ("krad_ref.kradagrad", "_root", "root"), ("krad_ref.shampoo", "inverse_root", "root"),
+          ("krad_ref.modes", "_multi_mode_product", "product"), ("krad_ref.modes", "_mode_product", "product"))
+
+
+def phases(args) -> None:
+    """Per-phase timeline of --repeat steps (after warm-up) at each thread count: every instrumented call's wall
+    interval (from the step's start) and the CPU time of the thread that made it (``time.thread_time``: with
+    one BLAS thread per task that is the kernel's whole work, which other processes' load inflates far less
+    than wall time; with two BLAS threads the pool's helper thread is not counted)."""
+    import importlib
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    m, n = (args.sizes[0],) * 2 if args.sizes else (int(x) for x in args.shapes[0].lower().split("x"))
+    f = args.freqs[0]
+    log = []
+
+    def timed(fn, label):
+        def wrapper(*a, **kw):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                log.append((label, threading.current_thread().name, t0, time.perf_counter(), time.thread_time() - c0))
+        return wrapper
+
+    saved = []
+    for mod_name, fn_name, label in PHASES:
+        mod = importlib.import_module(mod_name)
+        saved.append((mod, fn_name, getattr(mod, fn_name)))
+        setattr(mod, fn_name, timed(getattr(mod, fn_name), label))
+    try:
+        grads = gradients(m, n, 4, seed=0)
+        for threads in args.threads:
+            with threadpool_limits(limits=threads):
+                a, cfg = make(args.phases, args.variant, f)
+                state = a.init((m, n), cfg, dtype=np.float32)
+                for i in range(max(args.warmup, 2)):
+                    _, state = a.update(grads[i % 4], state, cfg)
+                for r in range(args.repeat):
+                    log.clear()
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    _, state = a.update(grads[r % 4], state, cfg)
+                    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                    print(f"# {args.phases} {m}x{n} f={f} threads={threads} PARALLEL_MODES={backend.PARALLEL_MODES!r}"
+                          f" step {r}: wall {wall * 1e3:.1f} ms, process CPU {cpu * 1e3:.1f} ms, load "
+                          f"{os.getloadavg()[0]:.2f}")
+                    print(timeline(log, t0))
+                if threads >= 2:
+                    print(overlap_check(statistics_of(args.phases, state), args.repeat))
+    finally:
+        for mod, fn_name, fn in saved:
+            setattr(mod, fn_name, fn)
+
+
+def overlap_check(stats, repeat: int) -> str:
+    """Whether two eighs overlap on two cores: the row's first two statistics decomposed one after the other at
+    one BLAS thread, at two BLAS threads, and concurrently (two Python threads, one BLAS thread each, as the
+    concurrent modes run them), and torch's eigh at one and two threads; minimum wall seconds over ``repeat``.
+    Perfect overlap: concurrent = max of the two alone; memory-bandwidth or cache contention shows as more."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    A, B = stats[0], stats[-1]
+
+    def best(fn):
+        out = math.inf
+        for _ in range(max(repeat, 2)):
+            t0 = time.perf_counter()
+            fn()
+            out = min(out, time.perf_counter() - t0)
+        return out
+
+    rows = []
+    with ThreadPoolExecutor(2) as pool:
+        for thr in (1, 2):
+            with threadpool_limits(limits=thr):
+                rows.append((f"one after the other, {thr} BLAS thread(s)", best(lambda: (backend.eigh(A),
+                                                                                        backend.eigh(B)))))
+        with threadpool_limits(limits=1):
+            rows.append(("A alone, 1 BLAS thread", best(lambda: backend.eigh(A))))
+            rows.append(("concurrently, 1 BLAS thread each", best(
+                lambda: [f.result() for f in [pool.submit(backend.eigh, A), pool.submit(backend.eigh, B)]])))
+    torch_e = torch_engine()
+    if torch_e is not None:
+        import torch
+
+        tA, tB = torch.from_numpy(A), torch.from_numpy(B)
+        for thr in (1, 2):
+            torch.set_num_threads(thr)
+            rows.append((f"torch, one after the other, {thr} thread(s)", best(lambda: (torch.linalg.eigh(tA),
+                                                                                      torch.linalg.eigh(tB)))))
+    head = f"# two eighs of order {A.shape[0]} and {B.shape[0]} ({A.dtype}), min wall ms over {max(repeat, 2)}"
+    return "\n".join([head] + [f"  {label:<45} {t * 1e3:9.1f}" for label, t in rows])
+
+
+def timeline(log, t0: float) -> str:
+    """``--phases``' table: one line per instrumented call, in order of start (nested calls follow their caller)."""
+    out = [f"  {'phase':<14} {'thread':<17} {'from ms':>8} {'to ms':>8} {'wall ms':>8} {'thr CPU ms':>10}"]
+    for label, thread, s0, s1, c in sorted(log, key=lambda e: (e[2], e[1], -e[3])):
+        out.append(f"  {label:<14} {thread:<17} {(s0 - t0) * 1e3:>8.1f} {(s1 - t0) * 1e3:>8.1f} "
+                   f"{(s1 - s0) * 1e3:>8.1f} {c * 1e3:>10.1f}")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=None)
@@ -506,6 +660,16 @@ def main(argv=None) -> int:
                     help="timer of the main table: wall time, or process CPU time (only for --threads 1)")
     ap.add_argument("--small", nargs="*", default=["32x16"],
                     help="shapes of the small-problem rows (krad_ref vs bare NumPy, 1 thread); none: skip")
+    ap.add_argument("--against", default=None, metavar="CHECKOUT",
+                    help="also time another checkout's updates (e.g. /work/main), interleaved with this one's in the "
+                         "same rounds; printed after the verdict")
+    ap.add_argument("--parallel", choices=["auto", "on", "off"], default=None,
+                    help="krad_ref.backend.PARALLEL_MODES for this run (and the --against checkout's): auto, True, "
+                         "False (default: the library's)")
+    ap.add_argument("--phases", choices=ALGORITHMS, default=None,
+                    help="instead of the table: where one step's wall time goes, phase by phase and thread by thread "
+                         "(wall interval and thread CPU time of each Gram, factor update, eigh, root and product), "
+                         "--repeat steps of this algorithm at the first size, first f, each thread count")
     ap.add_argument("--profile", choices=ALGORITHMS, default=None,
                     help="instead of the table: cProfile --repeat windows of this algorithm at the first size (else "
                          "the first shape), first f, first thread count")
@@ -526,6 +690,11 @@ def main(argv=None) -> int:
             return 2
         global CLOCK
         CLOCK = time.process_time
+    if args.parallel:
+        backend.PARALLEL_MODES = {"auto": "auto", "on": True, "off": False}[args.parallel]
+    if args.phases:
+        phases(args)
+        return 0
     if args.profile:
         profile(args)
         return 0

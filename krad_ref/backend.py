@@ -13,12 +13,13 @@ Conventions, after SciPy's and scikit-learn's array-API code:
 """
 from __future__ import annotations
 
+import contextvars
 import importlib
 import importlib.util
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import array_api_compat
 
@@ -50,7 +51,10 @@ __all__ = [
     "rng",
     "PARALLEL_MODES",
     "PARALLEL_MIN_ORDER",
+    "PARALLEL_SERIAL_SPEEDUP",
+    "ModeCheck",
     "map_modes",
+    "map_mode_stages",
     "gram_via_syrk",
 ]
 
@@ -443,22 +447,34 @@ def gram_via_syrk(G, xp) -> bool:
 
 #: Whether the independent per-mode work of one update (each factor's Gram, statistic update and root: two
 #: tasks for a matrix, p for an order-p tensor) runs concurrently on a thread pool, each task with ONE BLAS
-#: thread. ``"auto"`` (default): for NumPy arrays, when ``threadpoolctl`` is installed and the largest factor
-#: has order >= :data:`PARALLEL_MIN_ORDER`; ``True``: for NumPy arrays whatever the order (needs
-#: threadpoolctl); ``False``: never. Either way at most as many modes run at once as the BLAS thread count in
-#: force (threadpoolctl's limit, OPENBLAS_NUM_THREADS, at most the cores available), so a caller who limits
-#: BLAS to one thread gets the serial update. Set it as ``krad_ref.backend.PARALLEL_MODES = False``.
+#: thread. ``"auto"`` (default): for NumPy arrays, when ``threadpoolctl`` is installed, the largest factor
+#: has order >= :data:`PARALLEL_MIN_ORDER` and the modes are balanced enough to gain (see
+#: :data:`PARALLEL_SERIAL_SPEEDUP`); ``True``: for NumPy arrays whatever the orders (needs threadpoolctl);
+#: ``False``: never. Either way at most as many modes run at once as the BLAS thread count in force
+#: (threadpoolctl's limit, OPENBLAS_NUM_THREADS, at most the cores available), so a caller who limits BLAS to
+#: one thread gets the serial update. Set it as ``krad_ref.backend.PARALLEL_MODES = False``.
 #: Why: LAPACK's divide-and-conquer eigh barely uses a second thread (performance.md: 0.113 s at 1 thread,
 #: 0.102 s at 2 for 1024^2 float32), while two eighs on two cores overlap (LAPACK and BLAS release the GIL).
-#: Results: each task runs the serial code at one BLAS thread, so the update is bit-identical to the serial
-#: update at one BLAS thread (tests/test_perf.py). OpenBLAS's eigh (and some GEMMs) at n >~ 300 give other
-#: last bits at 1 and at 2 threads, so against a serial run at 2 BLAS threads the bits differ by rounding, as
+#: Results: each task runs the serial code at one BLAS thread, so the new statistics, factors and roots are
+#: bit-identical to the serial update's at one BLAS thread (tests/test_concurrent_modes.py). The direction's
+#: products come after the tasks, at the caller's thread count, as in a serial update at that count: equal to
+#: the one-thread direction wherever the BLAS's GEMM gives the same bits at 1 and 2 threads (OpenBLAS 0.3.30:
+#: at the tests' shapes, not at 1000 x 1000). OpenBLAS's eigh (and some GEMMs) at n >~ 300 give other last
+#: bits at 1 and at 2 threads, so against a serial run at 2 BLAS threads the bits differ by rounding, as
 #: between any two thread counts. The BLAS limit is process-wide while the tasks run (that is how
 #: threadpoolctl works): when several Python threads call krad_ref at once, set False.
 PARALLEL_MODES = "auto"
 #: "auto" runs modes concurrently from this factor order on (below, thread hand-off costs more than it saves:
 #: ~50-100 us per update against per-mode work of ~100 us at order 128 on 2 cores; benchmarks/steps.py).
 PARALLEL_MIN_ORDER = 256
+#: "auto" also needs balanced modes: with one BLAS thread per task, the largest mode's pipeline (at one thread)
+#: is the concurrent update's critical path, while the serial update runs every mode at the full thread count,
+#: which makes a KrADagrad*/Shampoo step about this much faster than at one thread (eigh ~1.07x, GEMM ~1.85x
+#: at 1024^2 float32 on 2 cores: shared/notes/performance.md). So the modes run concurrently only when the
+#: predicted makespan (per-mode work ~ d_i^3, the eigh and the d_i x d_i products; modes handed largest first
+#: to the free worker) times this speedup is at most the serial work: always for a square matrix, never for
+#: (2048, 512) or (512, 256), where one mode holds ~90 % of the work.
+PARALLEL_SERIAL_SPEEDUP = 1.25
 
 _POOLS: dict = {}
 _CONTROLLER = None
@@ -485,6 +501,16 @@ def _parallel_ok(like, order: int) -> bool:
     return True
 
 
+def _balanced(sizes, workers: int) -> bool:
+    """Whether ``workers`` one-thread tasks of work ~ d^3 (largest first, each to the least loaded worker) beat
+    the serial update at :data:`PARALLEL_SERIAL_SPEEDUP`."""
+    work = sorted((float(d) ** 3 for d in sizes), reverse=True)
+    loads = [0.0] * workers
+    for w in work:
+        loads[loads.index(min(loads))] += w
+    return max(loads) * PARALLEL_SERIAL_SPEEDUP <= sum(work)
+
+
 _HAVE_TPC = None
 
 
@@ -509,7 +535,18 @@ def _controller():
     return _CONTROLLER
 
 
-def map_modes(task, count: int, *, like, order: int):
+class ModeCheck(NamedTuple):
+    """A stage of :func:`map_mode_stages` that only checks the previous stage's values and passes them on.
+
+    ``fn(pairs)`` gets ``[(mode, value), ...]`` in mode order and raises for the first bad one. Serially it is
+    called once with every mode (e.g. ``algorithm.check_finite_arrays``: one host synchronisation for all);
+    concurrently each mode's task calls it with its own pair, so a mode's later stages wait only for its own check.
+    """
+
+    fn: Callable
+
+
+def map_modes(task, count: int, *, like, order: int, sizes=None):
     """``[task(0), ..., task(count - 1)]``, the independent per-mode tasks of one update, maybe concurrently.
 
     Args:
@@ -518,31 +555,97 @@ def map_modes(task, count: int, *, like, order: int):
       count: the number of modes.
       like: an array of the update (its namespace decides: only NumPy runs concurrently).
       order: the largest factor order (the ``"auto"`` threshold, :data:`PARALLEL_MIN_ORDER`).
+      sizes: the factor order of each task (the ``"auto"`` balance rule, :data:`PARALLEL_SERIAL_SPEEDUP`);
+        default: all ``order``.
 
     Returns:
       The list of results in mode order. A task's exception propagates, the first in mode order, as serially.
 
     See :data:`PARALLEL_MODES` for when it runs concurrently and what that means for the bits.
     """
-    if count < 2 or not _parallel_ok(like, order) or not _PARALLEL_LOCK.acquire(blocking=False):
-        return [task(i) for i in range(count)]
+    done = map_mode_stages([lambda i, _: task(i)], count, like=like, order=order, sizes=sizes)
+    return [values[0] for values in done]
+
+
+def map_mode_stages(stages, count: int, *, like, order: int, sizes=None):
+    """Run a pipeline of stages for every mode: ``v_s(i) = stages[s](i, v_{s-1}(i))`` (``v_{-1} = None``).
+
+    Serially the stages run one after another, each over all modes in mode order (the order of the update's
+    formulas). Concurrently (see :data:`PARALLEL_MODES`) each mode is one task that runs all its stages, so
+    one mode's products overlap another's eigh instead of waiting for every mode at a stage boundary.
+
+    Args:
+      stages: functions ``(mode, previous value) -> value``, or :class:`ModeCheck` stages; a stage of mode i
+        must read only mode i's earlier values and the pre-step state.
+      count, like, order, sizes: as :func:`map_modes`.
+
+    Returns:
+      For every mode the list of its stage values (a :class:`ModeCheck` stage repeats the value it checked).
+
+    Raises:
+      The exception the serial order meets first: of the earliest stage that failed in any mode, the one of
+      the lowest such mode (each mode's pipeline stops at its own first failure).
+    """
+    workers = _workers(count, like, order, sizes)
+    if workers < 2:
+        return _stages_serial(stages, count)
     try:
-        ctl = _controller()
-        # the BLAS thread budget the caller set (threadpoolctl, OPENBLAS_NUM_THREADS) is the number of cores
-        # krad_ref may use: n BLAS threads let n modes run at once with one each; a budget of 1 stays serial
-        budget = min([lib.num_threads for lib in ctl.lib_controllers if lib.user_api == "blas"] or [1])
-        workers = min(count, budget, _cores())
-        if workers < 2:
-            return [task(i) for i in range(count)]
         pool = _POOLS.get(workers)
         if pool is None:  # one pool per worker count (at most the number of cores), so at most `workers` at once
             from concurrent.futures import ThreadPoolExecutor
 
             pool = _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="krad_ref-modes")
-        with ctl.limit(limits=1, user_api="blas"):
-            return list(pool.map(task, range(count)))
+        # each task runs in a copy of the caller's context: numpy.errstate (a context variable) holds there too
+        contexts = [contextvars.copy_context() for _ in range(count)]
+        with _controller().limit(limits=1, user_api="blas"):
+            outcomes = list(pool.map(lambda i: contexts[i].run(_stages_of_mode, stages, i), range(count)))
     finally:
         _PARALLEL_LOCK.release()
+    failed = [(stage, i, exc) for i, (_, (stage, exc)) in enumerate(outcomes) if exc is not None]
+    if failed:
+        raise min(failed, key=lambda f: f[:2])[2]
+    return [values for values, _ in outcomes]
+
+
+def _workers(count: int, like, order: int, sizes) -> int:
+    """How many modes run at once (< 2: serial); when >= 2, the caller holds _PARALLEL_LOCK and releases it."""
+    if count < 2 or not _parallel_ok(like, order):
+        return 1
+    # the BLAS thread budget the caller set (threadpoolctl, OPENBLAS_NUM_THREADS) is the number of cores
+    # krad_ref may use: n BLAS threads let n modes run at once with one each; a budget of 1 stays serial
+    ctl = _controller()
+    budget = min([lib.num_threads for lib in ctl.lib_controllers if lib.user_api == "blas"] or [1])
+    workers = min(count, budget, _cores())
+    if workers < 2 or not (PARALLEL_MODES is True or _balanced([order] * count if sizes is None else sizes, workers)):
+        return 1
+    # another update running its modes concurrently holds the pool and the process-wide BLAS limit: stay serial
+    return workers if _PARALLEL_LOCK.acquire(blocking=False) else 1
+
+
+def _stages_serial(stages, count: int):
+    values, columns = [None] * count, []
+    for stage in stages:
+        if isinstance(stage, ModeCheck):
+            stage.fn(list(enumerate(values)))
+        else:
+            values = [stage(i, values[i]) for i in range(count)]
+        columns.append(values)
+    return [list(row) for row in zip(*columns)]
+
+
+def _stages_of_mode(stages, i: int):
+    """(values, (failed stage, exception) or (None, None)): mode i's pipeline, stopped at its first failure."""
+    value, done = None, []
+    for s, stage in enumerate(stages):
+        try:
+            if isinstance(stage, ModeCheck):
+                stage.fn([(i, value)])
+            else:
+                value = stage(i, value)
+        except Exception as exc:  # noqa: BLE001 - re-raised by the caller, the first in the serial order
+            return done, (s, exc)
+        done.append(value)
+    return done, (None, None)
 
 
 def rng(seed):

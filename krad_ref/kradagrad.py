@@ -382,22 +382,23 @@ def star_update(grad, state: KradagradStarState, config: KradagradStarConfig, *,
     factors, roots = state.factors, state.roots
     if p == 0:
         return _copy(grad, xp), KradagradStarState(_count(k, state.count, xp), factors, roots)
-    order = max(grad.shape)
-    # the modes are independent (each reads its own pre-step factor): backend.map_modes may run them
-    # concurrently; factors first, then roots, so an error is the one the serial order meets first
-    if k % cfg.update_freq == 0:
-        old = factors
-        factors = tuple(backend.map_modes(
-            lambda i: krad.mode_update(old, grad, i, cfg.t_rule, scheme="star", beta2=cfg.beta2,
-                                       damping=cfg.damping, check=False),
-            p, like=grad, order=order))
-    if k % cfg.root_freq == 0:
-        e = cfg.exponent_for(p)
-        roots = tuple(backend.map_modes(
-            lambda i: _root(factors[i], e, roots[i], method=cfg.root_method, root_dtype=cfg.root_dtype,
-                            shift=cfg.root_shift, clamp=cfg.variant == "reference-code", max_iter=cfg.root_max_iter,
-                            mode=i, xp=xp),
-            p, like=grad, order=order))
+    # the modes are independent (each reads its own pre-step factor): backend.map_mode_stages may run each
+    # mode's factor update and root as one task, concurrently with the others (a mode's products then overlap
+    # another's eigh); serially, and for errors, all factor updates come first, then the roots
+    update, root_step = k % cfg.update_freq == 0, k % cfg.root_freq == 0
+    if update or root_step:
+        old, old_roots, e = factors, roots, cfg.exponent_for(p)
+        stages = [(lambda i, _: krad.mode_update(old, grad, i, cfg.t_rule, scheme="star", beta2=cfg.beta2,
+                                                 damping=cfg.damping, check=False))
+                  if update else (lambda i, _: old[i])]
+        if root_step:
+            stages.append(lambda i, F: _root(F, e, old_roots[i], method=cfg.root_method, root_dtype=cfg.root_dtype,
+                                             shift=cfg.root_shift, clamp=cfg.variant == "reference-code",
+                                             max_iter=cfg.root_max_iter, mode=i, xp=xp))
+        done = backend.map_mode_stages(stages, p, like=grad, order=max(grad.shape), sizes=grad.shape)
+        factors = tuple(values[0] for values in done)
+        if root_step:
+            roots = tuple(values[1] for values in done)
     if k < cfg.start_preconditioning_step:
         direction = _copy(grad, xp)
     else:
@@ -609,30 +610,38 @@ def alt_update(grad, state: KradagradState, config: KradagradConfig, *, params=N
     pending = [bool(state.pending[j]) for j in range(p)]
     if p == 0:
         return _copy(grad, xp), KradagradState(_count(s + 1, state.count, xp), (), (), state.pending)
-    ix = None
+    ix = alternating_mode(s, grad.shape, cfg.schedule, cfg.update_freq) if s % cfg.update_freq == 0 else None
     G_hat = None
-    if s % cfg.update_freq == 0:
-        ix = alternating_mode(s, grad.shape, cfg.schedule, cfg.update_freq)
-        if code:
-            G_hat = modes.multi_mode_product(grad, [None if j == ix else roots[j] for j in range(p)])
-            A = krad.mode_statistic(G_hat, ix, check=False)
-        else:
-            A = krad.mode_statistic(grad, ix, factors, check=False)
-        L = krad.decay(factors[ix], cfg.beta2, check=False)
+    if ix is not None and code:
+        G_hat = modes.multi_mode_product(grad, [None if j == ix else roots[j] for j in range(p)])
+    old = tuple(factors)
+
+    def update_factor(j):  # Eq. (13) for the mode updated this step; the others keep their factor
+        if j != ix:
+            return old[j]
+        A = krad.mode_statistic(G_hat, ix, check=False) if code else krad.mode_statistic(grad, ix, old, check=False)
+        L = krad.decay(old[ix], cfg.beta2, check=False)
         L = krad.damp(L, cfg.damping, check=False)
         t = krad.t_from_gram(L, A, cfg.t_rule, scheme="alternating", check=False)
-        factors[ix] = krad.gram_update(L, A, t, check=False)
+        return krad.gram_update(L, A, t, check=False)
+
+    if ix is not None:
         pending[ix] = True
-    if s % cfg.root_freq == 0:
-        due = [j for j in range(p) if pending[j]]
-        new = backend.map_modes(  # independent roots (root_freq > 1: several due), maybe concurrently
-            lambda i: _root(factors[due[i]], cfg.exponent, roots[due[i]], method=cfg.root_method,
-                            root_dtype=cfg.root_dtype, shift=cfg.root_shift, clamp=code,
-                            max_iter=cfg.root_max_iter, mode=due[i], xp=xp),
-            len(due), like=grad, order=max(grad.shape))
-        for j, P in zip(due, new):
-            roots[j] = P
+    due = [j for j in range(p) if pending[j]] if s % cfg.root_freq == 0 else []
+    if due:
+        # the roots due (root_freq > 1: several) are independent, and those of modes not updated now need not
+        # wait for the update: backend.map_mode_stages may run each mode's update and root as one task
+        old_roots = tuple(roots)
+        done = backend.map_mode_stages(
+            [lambda i, _: update_factor(due[i]),
+             lambda i, F: _root(F, cfg.exponent, old_roots[due[i]], method=cfg.root_method, root_dtype=cfg.root_dtype,
+                                shift=cfg.root_shift, clamp=code, max_iter=cfg.root_max_iter, mode=due[i], xp=xp)],
+            len(due), like=grad, order=max(grad.shape), sizes=[grad.shape[j] for j in due])
+        for j, (F, P) in zip(due, done):
+            factors[j], roots[j] = F, P
             pending[j] = False
+    elif ix is not None:
+        factors[ix] = update_factor(ix)
     if s >= cfg.start_preconditioning_step:
         if G_hat is not None:
             direction = modes.mode_product(G_hat, roots[ix], ix)

@@ -525,34 +525,40 @@ def update(grad, state: ShampooState, config: Config, *, params=None):
     sdt = state.stats[0].dtype if p else grad.dtype
     # errata 19: Grams and preconditioning in the stat dtype (all float64 for the code's double=True)
     G = xp.astype(grad, sdt, copy=False)
-    stats = state.stats
-    order = max(grad.shape, default=0)
-    # per-mode Grams and roots are independent: backend.map_modes may run them concurrently (in mode order
-    # for errors, as the serial loop)
-    if k % config.update_freq == 0:
-        b2 = config.beta2
-        old = stats
+    stats, roots = state.stats, state.roots
+    update, root_step = k % config.update_freq == 0, bool(p) and is_root_step(k, config)
+    if p and (update or root_step):
+        # per-mode Grams and roots are independent: backend.map_mode_stages may run each mode's Gram, finiteness
+        # check and root as one task, concurrently with the others; errors come in the serial order (all Grams,
+        # then the checks, then the roots, each in mode order)
+        b2, old = config.beta2, stats
 
-        def accumulate(mode):
+        def accumulate(mode, _):
             gram = modes._mode_gram(G, mode, xp)  # G checked by _check_grad, cast above
             return old[mode] + gram if b2 == 1.0 else b2 * old[mode] + (1.0 - b2) * gram
 
-        stats = tuple(backend.map_modes(accumulate, p, like=G, order=order))
-        algorithm.check_finite_arrays((f"state.stats[{i}]", S) for i, S in enumerate(stats))  # before the roots
-    roots = state.roots
-    if p and is_root_step(k, config):
-        e = exponent(p, config)
-        c = bias_correction_factor(k, config)
-        try:
-            roots = tuple(backend.map_modes(
-                lambda mode: inverse_root(stats[mode] * c if c != 1.0 else stats[mode], e, config,
-                                          previous=state.roots[mode]),
-                p, like=G, order=order))
-        except ValueError as exc:
-            rdt = config.root_dtype or backend.dtype_name(sdt)
-            raise ValueError(f"shampoo: inverse root of a statistic failed in {rdt} at step {k}: {exc}. Use eps > 0, "
-                             f"root_dtype='float64', eps_mode='pinv' or variant='reference-code' (eigenvalue floor)"
-                             ) from exc
+        stages = [accumulate if update else (lambda mode, _: old[mode])]
+        if update:  # an overflowed statistic is named before its root fails on it
+            stages.append(backend.ModeCheck(
+                lambda pairs: algorithm.check_finite_arrays((f"state.stats[{i}]", S) for i, S in pairs)))
+        if root_step:
+            e = exponent(p, config)
+            c = bias_correction_factor(k, config)
+
+            def root(mode, S):
+                try:
+                    return inverse_root(S * c if c != 1.0 else S, e, config, previous=state.roots[mode])
+                except ValueError as exc:
+                    rdt = config.root_dtype or backend.dtype_name(sdt)
+                    raise ValueError(f"shampoo: inverse root of a statistic failed in {rdt} at step {k}: {exc}. Use "
+                                     f"eps > 0, root_dtype='float64', eps_mode='pinv' or variant='reference-code' "
+                                     f"(eigenvalue floor)") from exc
+
+            stages.append(root)
+        done = backend.map_mode_stages(stages, p, like=G, order=max(grad.shape), sizes=grad.shape)
+        stats = tuple(values[0] for values in done)
+        if root_step:
+            roots = tuple(values[-1] for values in done)
     unrooted = config.before_first_root == "gradient" and k < first_root_step(config)
     if p == 0 or k < config.start_preconditioning_step or unrooted:
         direction = xp.asarray(grad, copy=True)  # a copy: the code's G aliasing is errata 20's quirk

@@ -3,8 +3,8 @@
 Every comparison here is exact (``assert_array_equal``): the new code paths are claimed bit-identical to the old
 ones, not close. Kernels covered: the direct LAPACK ?syevd call behind ``backend.eigh``/``eigvalsh`` (against
 ``scipy.linalg.eigh``), the NumPy fast path of ``backend.namespace``, Grams that skip a symmetrisation they do not
-need, the unchecked Frobenius-norm kernel, the cached resolved configs, and the concurrent per-mode work of
-``backend.map_modes`` (against the serial update at one BLAS thread).
+need, the unchecked Frobenius-norm kernel, the cached resolved configs, and ``backend.map_modes``' thread hand-off
+(the updates' concurrent modes against the serial update at one BLAS thread: tests/test_concurrent_modes.py).
 """
 from __future__ import annotations
 
@@ -188,50 +188,3 @@ def test_map_modes_raises_the_first_error_in_mode_order(monkeypatch):
 
     with _blas_threads(2), pytest.raises(ValueError, match="^mode 0$"):
         backend.map_modes(task, 2, like=np.ones(2), order=1)
-
-
-def _run(alg_id, shape, cfg, steps, dtype=np.float32):
-    a = algorithm.get(alg_id)
-    rng = np.random.default_rng(7)
-    state = a.init(shape, cfg, dtype=dtype)
-    out = []
-    for _ in range(steps):
-        d, state = a.update(rng.standard_normal(shape).astype(dtype), state, cfg)
-        out.append(d)
-    return out, state
-
-
-CASES = [
-    # (algorithm, shape, config, steps); (320, 96): OpenBLAS's eigh of order 320 gives other bits at 1 and 2
-    # threads, so the comparison also shows the concurrent tasks really ran at one BLAS thread each
-    ("kradagrad_star", (320, 96), kradagrad.KradagradStarConfig(), 3),
-    ("kradagrad_star", (6, 5, 4), kradagrad.KradagradStarConfig(variant="reference-code"), 3),
-    ("kradagrad", (40, 24), kradagrad.KradagradConfig(root_freq=2), 4),  # root_freq 2: two roots due at once
-    ("shampoo", (320, 96), algorithm.get("shampoo").Config(), 3),
-    ("shampoo", (6, 5, 4), algorithm.get("shampoo").Config(variant="reference-code"), 3),
-]
-
-
-@pytest.mark.parametrize("alg_id, shape, cfg, steps", CASES, ids=[f"{c[0]}-{'x'.join(map(str, c[1]))}" for c in CASES])
-def test_concurrent_modes_are_the_serial_update_bit_for_bit(monkeypatch, alg_id, shape, cfg, steps):
-    _needs_two_cores()
-    monkeypatch.setattr(backend, "PARALLEL_MODES", False)
-    with _blas_threads(1):
-        ref_dirs, ref_state = _run(alg_id, shape, cfg, steps)
-    monkeypatch.setattr(backend, "PARALLEL_MODES", True)
-    calls = []
-    real_map = backend.map_modes
-
-    def spy(task, count, **kw):
-        calls.append(count)
-        return real_map(task, count, **kw)
-
-    monkeypatch.setattr(backend, "map_modes", spy)
-    with _blas_threads(2):
-        dirs, state = _run(alg_id, shape, cfg, steps)
-    assert calls and max(calls) >= 2  # the update did hand several modes to map_modes
-    for d, r in zip(dirs, ref_dirs):
-        np.testing.assert_array_equal(d, r)
-    for X, R in zip(state, ref_state):
-        for x, r in zip(X if isinstance(X, tuple) else (X,), R if isinstance(R, tuple) else (R,)):
-            np.testing.assert_array_equal(x, r)
