@@ -46,6 +46,15 @@ def test_direct_syevd_is_scipy_eigh_bit_for_bit(n, dtype):
             np.testing.assert_array_equal(backend.eigvalsh(M), w_only)
 
 
+def test_direct_syevd_runs_without_the_gil_on_this_scipy():
+    """The ?syevd behind backend.eigh is called through ctypes (which releases the GIL, so the modes' eighs on two
+    threads overlap) whenever scipy exports the LP64 routine; the bit-for-bit test above then compares THAT route
+    with scipy's wrapper. Every scipy the project supports (>= 1.13.1) exports it: its absence here would mean the
+    concurrent modes silently serialise again."""
+    for char in "fd":
+        assert backend._nogil_syevd(char) is not None
+
+
 def test_direct_syevd_leaves_its_input_alone_and_defers_other_dtypes_to_scipy():
     A = _spectra(8, np.float32, seed=1)[0]
     A0 = A.copy()
