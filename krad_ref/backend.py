@@ -406,8 +406,8 @@ def _syevd(A, *, compute_v: int):
     hence the same bits; what is skipped is scipy's argument inspection and the workspace query, ~40 us of a
     32 x 32 float32 eigh's ~100 us. The call itself goes through :func:`_nogil_syevd` where it is available (the
     GIL released, so the modes' eighs overlap on threads). Returns None (the caller then asks scipy, which raises
-    scipy's own error or handles the dtype) for anything but a 2-D float32/float64 ndarray, for a failed LAPACK call (info != 0) and
-    when this scipy lacks the helper used here.
+    scipy's own error or handles the dtype) for anything but a 2-D float32/float64 ndarray, for a failed LAPACK
+    call (info != 0) and when this scipy lacks the helper used here.
     """
     import numpy as np
 
